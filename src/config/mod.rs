@@ -1,0 +1,715 @@
+//! hookwall's configuration: one TOML file, checked once into typed values.
+//!
+//! Loading is two-staged: [`raw`] mirrors the file and rejects unknown keys; [`Config::from_raw`]
+//! validates, applies the defaults named below and resolves secrets. Every error names the
+//! file, the key and what to do about it.
+
+mod raw;
+mod secret;
+
+pub use secret::{Secret, SecretSource};
+
+use crate::signature::{
+    Algorithm, DEFAULT_TOLERANCE, Encoding, GenericHmac, MacKey, SCHEME_NAMES, Scheme,
+};
+use http::uri::{Authority, Scheme as UriScheme};
+use ipnet::IpNet;
+use raw::{RawConfig, RawRoute};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Port 8443: the usual unprivileged HTTPS port, so hookwall runs as non-root.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
+/// Admin endpoints on their own port, so probes and scrapes never mix with webhook traffic.
+pub const DEFAULT_ADMIN_LISTEN: &str = "0.0.0.0:9090";
+/// Long enough for a slow app to answer a webhook; senders time out around 30 s themselves.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// The app is on loopback: a connect that takes seconds means it is not there.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Below Node.js's 5 s `keepAliveTimeout`, so hookwall never reuses a connection the app is
+/// about to close (which would fail a delivery).
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+pub const DEFAULT_POOL_MAX_IDLE: usize = 64;
+/// Webhook payloads are small JSON documents; 1 MiB leaves room while bounding memory.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// A whole body must arrive within this; stops slow-body (R.U.D.Y.) attacks.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Each connection costs memory (TLS buffers); this bounds it at a few tens of MiB.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Bounds buffered bodies: worst-case body memory is `max_in_flight × max_body_bytes`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 128;
+/// Webhook senders send a handful of short headers.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+pub const DEFAULT_MAX_HEADERS: usize = 64;
+pub const DEFAULT_MAX_H2_STREAMS: u32 = 100;
+/// Slowloris bound; for HTTP/1 it also closes keep-alive connections idle this long.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Long enough for Kubernetes to take the pod out of the Service's endpoints.
+pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::from_secs(5);
+/// In-flight requests get this long to finish once hookwall stops accepting.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How often certificate and secret files are checked for changes. Kubernetes itself takes
+/// up to a minute to update a mounted Secret, so a few seconds adds little.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Enough deliveries to cover a day of a busy subscription, at ~100 bytes each.
+pub const DEFAULT_DEDUPE_MAX_ENTRIES: usize = 100_000;
+
+/// A configuration error a person will read: the file, the key, the problem and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {file}: {source}; check the path given to --config")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("config file {file} is not valid: {message}")]
+    Parse { file: String, message: String },
+    #[error("config file {file}, key `{key}`: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where this config came from, for messages ("embedded default" or the file path).
+    pub origin: String,
+    /// The file to re-read on reload; `None` for the embedded default.
+    pub path: Option<PathBuf>,
+    pub server: Server,
+    pub admin: Admin,
+    pub upstream: Upstream,
+    pub limits: Limits,
+    pub log: Log,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    /// Runtime worker threads; `None` means one per available CPU.
+    pub workers: Option<usize>,
+    pub shutdown_delay: Duration,
+    pub shutdown_grace: Duration,
+    pub tls_handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub reload_interval: Duration,
+    /// Peers whose `X-Forwarded-For` is believed when checking `allow_sources`.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Global source allowlist; a route's own list replaces it.
+    pub allow_sources: Option<Vec<IpNet>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Admin {
+    pub listen: SocketAddr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub target: UpstreamTarget,
+    /// Time allowed for the upstream's response head.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle: usize,
+}
+
+/// Where verified requests go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpstreamTarget {
+    /// `http://host:port`: requests keep their path; the authority only picks the socket.
+    Http { authority: Authority },
+    /// `unix:/path/app.sock`: nothing but hookwall can reach the app.
+    Unix { path: PathBuf },
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_body_bytes: u64,
+    pub body_read_timeout: Duration,
+    pub max_connections: usize,
+    pub max_in_flight: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_h2_streams: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal (a container), text on a terminal.
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Clone, Debug)]
+pub struct Log {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// What a route does with a request whose signature fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Refuse it (the default).
+    Enforce,
+    /// Record the outcome but forward anyway, to roll hookwall out without risk.
+    Shadow,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dedupe {
+    pub window: Duration,
+    pub max_entries: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The metrics label: `name` from the file, or the path.
+    pub name: String,
+    /// Normalised: starts with `/`, no trailing `/` (except the root route `/`).
+    pub path: String,
+    pub scheme: Scheme,
+    pub secrets: Vec<Secret>,
+    /// One precomputed HMAC key per secret, in the same order.
+    pub keys: Vec<MacKey>,
+    pub mode: Mode,
+    pub tolerance: Duration,
+    pub dedupe: Option<Dedupe>,
+    pub allow_sources: Option<Vec<IpNet>>,
+}
+
+impl Config {
+    /// Reads, parses and validates `path`, resolving every secret.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let mut config = Config::from_toml(&text, &file)?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_with_secrets(text, origin, &SecretSource::read)
+    }
+
+    /// Like [`Config::from_toml`], with secrets resolved by `resolve` instead of read from
+    /// the environment and files (the embedded default's generated secret; tests).
+    pub fn from_toml_with_secrets(
+        text: &str,
+        origin: &str,
+        resolve: &dyn Fn(&SecretSource) -> Result<Secret, String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            file: origin.to_string(),
+            message: err.to_string(),
+        })?;
+        Config::from_raw(raw, origin, resolve)
+    }
+
+    fn from_raw(
+        raw: RawConfig,
+        origin: &str,
+        resolve: &dyn Fn(&SecretSource) -> Result<Secret, String>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            file: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+
+        let server = Server {
+            listen: raw
+                .server
+                .listen
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            tls: raw.server.tls.map(|tls| TlsFiles {
+                cert_file: tls.cert_file,
+                key_file: tls.key_file,
+            }),
+            workers: match raw.server.workers {
+                Some(0) => {
+                    return Err(invalid(
+                        "server.workers",
+                        "must be at least 1; remove it to use one worker per CPU".into(),
+                    ));
+                }
+                workers => workers,
+            },
+            shutdown_delay: raw.server.shutdown_delay.unwrap_or(DEFAULT_SHUTDOWN_DELAY),
+            shutdown_grace: raw.server.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            tls_handshake_timeout: positive(
+                raw.server.tls_handshake_timeout,
+                DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            )
+            .map_err(|m| invalid("server.tls_handshake_timeout", m))?,
+            header_read_timeout: positive(
+                raw.server.header_read_timeout,
+                DEFAULT_HEADER_READ_TIMEOUT,
+            )
+            .map_err(|m| invalid("server.header_read_timeout", m))?,
+            reload_interval: positive(raw.server.reload_interval, DEFAULT_RELOAD_INTERVAL)
+                .map_err(|m| invalid("server.reload_interval", m))?,
+            trusted_proxies: parse_cidrs(raw.server.trusted_proxies.unwrap_or_default())
+                .map_err(|m| invalid("server.trusted_proxies", m))?,
+            allow_sources: raw
+                .server
+                .allow_sources
+                .map(parse_cidrs)
+                .transpose()
+                .map_err(|m| invalid("server.allow_sources", m))?,
+        };
+
+        let admin = Admin {
+            listen: raw
+                .admin
+                .listen
+                .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.parse().expect("valid default")),
+        };
+        if admin.listen == server.listen && admin.listen.port() != 0 {
+            return Err(invalid(
+                "admin.listen",
+                format!(
+                    "{} is also server.listen; give the admin endpoints their own port",
+                    admin.listen
+                ),
+            ));
+        }
+
+        let raw_upstream = raw.upstream.ok_or_else(|| {
+            invalid(
+                "upstream",
+                "missing; add an [upstream] table with url = \"http://127.0.0.1:8080\" (where your app listens)".into(),
+            )
+        })?;
+        let upstream = Upstream {
+            target: parse_upstream_url(&raw_upstream.url)
+                .map_err(|m| invalid("upstream.url", m))?,
+            timeout: positive(raw_upstream.timeout, DEFAULT_UPSTREAM_TIMEOUT)
+                .map_err(|m| invalid("upstream.timeout", m))?,
+            connect_timeout: positive(raw_upstream.connect_timeout, DEFAULT_CONNECT_TIMEOUT)
+                .map_err(|m| invalid("upstream.connect_timeout", m))?,
+            pool_idle_timeout: raw_upstream
+                .pool_idle_timeout
+                .unwrap_or(DEFAULT_POOL_IDLE_TIMEOUT),
+            pool_max_idle: raw_upstream.pool_max_idle.unwrap_or(DEFAULT_POOL_MAX_IDLE),
+        };
+
+        let limits = Limits {
+            max_body_bytes: match raw.limits.max_body_bytes {
+                Some(0) => {
+                    return Err(invalid(
+                        "limits.max_body_bytes",
+                        "must be at least 1 (bytes)".into(),
+                    ));
+                }
+                value => value.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            },
+            body_read_timeout: positive(raw.limits.body_read_timeout, DEFAULT_BODY_READ_TIMEOUT)
+                .map_err(|m| invalid("limits.body_read_timeout", m))?,
+            max_connections: at_least_one(raw.limits.max_connections, DEFAULT_MAX_CONNECTIONS)
+                .map_err(|m| invalid("limits.max_connections", m))?,
+            max_in_flight: at_least_one(raw.limits.max_in_flight, DEFAULT_MAX_IN_FLIGHT)
+                .map_err(|m| invalid("limits.max_in_flight", m))?,
+            max_header_bytes: match raw.limits.max_header_bytes {
+                Some(bytes) if bytes < 1024 => {
+                    return Err(invalid(
+                        "limits.max_header_bytes",
+                        format!("{bytes} is too small for any real request; use at least 1024"),
+                    ));
+                }
+                value => value.unwrap_or(DEFAULT_MAX_HEADER_BYTES),
+            },
+            max_headers: at_least_one(raw.limits.max_headers, DEFAULT_MAX_HEADERS)
+                .map_err(|m| invalid("limits.max_headers", m))?,
+            max_h2_streams: match raw.limits.max_h2_streams {
+                Some(0) => {
+                    return Err(invalid(
+                        "limits.max_h2_streams",
+                        "must be at least 1".into(),
+                    ));
+                }
+                value => value.unwrap_or(DEFAULT_MAX_H2_STREAMS),
+            },
+        };
+
+        let log = Log {
+            format: match raw.log.format.as_deref() {
+                None | Some("auto") => LogFormat::Auto,
+                Some("json") => LogFormat::Json,
+                Some("text") => LogFormat::Text,
+                Some(other) => {
+                    return Err(invalid(
+                        "log.format",
+                        format!("unknown format {other:?}; use \"json\", \"text\" or \"auto\""),
+                    ));
+                }
+            },
+            level: match raw.log.level.as_deref() {
+                None => "info".to_string(),
+                Some(level @ ("error" | "warn" | "info" | "debug" | "trace")) => level.to_string(),
+                Some(other) => {
+                    return Err(invalid(
+                        "log.level",
+                        format!(
+                            "unknown level {other:?}; use \"error\", \"warn\", \"info\", \"debug\" or \"trace\""
+                        ),
+                    ));
+                }
+            },
+        };
+
+        if raw.routes.is_empty() {
+            return Err(invalid(
+                "route",
+                "no [[route]] tables; add one per webhook endpoint, e.g. path = \"/webhooks/visma\", scheme = \"visma\"".into(),
+            ));
+        }
+        let mut routes: Vec<Route> = Vec::with_capacity(raw.routes.len());
+        for (index, raw_route) in raw.routes.into_iter().enumerate() {
+            let route = validate_route(index, raw_route, origin, resolve)?;
+            if let Some(other) = routes.iter().find(|r| r.path == route.path) {
+                return Err(invalid(
+                    &format!("route[{index}].path"),
+                    format!(
+                        "{:?} is already the path of route {:?}; each path needs one route",
+                        route.path, other.name
+                    ),
+                ));
+            }
+            if let Some(other) = routes.iter().find(|r| r.name == route.name) {
+                return Err(invalid(
+                    &format!("route[{index}].name"),
+                    format!(
+                        "{:?} is already the name of the route for {:?}; names label metrics and must differ",
+                        route.name, other.path
+                    ),
+                ));
+            }
+            routes.push(route);
+        }
+
+        Ok(Config {
+            origin: origin.to_string(),
+            path: None,
+            server,
+            admin,
+            upstream,
+            limits,
+            log,
+            routes,
+        })
+    }
+}
+
+fn positive(value: Option<Duration>, default: Duration) -> Result<Duration, String> {
+    match value {
+        Some(duration) if duration.is_zero() => {
+            Err("must be longer than zero; remove it to use the default".into())
+        }
+        value => Ok(value.unwrap_or(default)),
+    }
+}
+
+fn at_least_one(value: Option<usize>, default: usize) -> Result<usize, String> {
+    match value {
+        Some(0) => Err("must be at least 1; remove it to use the default".into()),
+        value => Ok(value.unwrap_or(default)),
+    }
+}
+
+fn parse_cidrs(entries: Vec<String>) -> Result<Vec<IpNet>, String> {
+    entries
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    format!("{entry:?} is not an IP address or CIDR block like \"10.0.0.0/8\"")
+                })
+        })
+        .collect()
+}
+
+fn parse_upstream_url(url: &str) -> Result<UpstreamTarget, String> {
+    if let Some(path) = url.strip_prefix("unix:") {
+        if !path.starts_with('/') {
+            return Err(format!(
+                "{url:?}: a Unix socket path must be absolute, like \"unix:/run/app/app.sock\""
+            ));
+        }
+        return Ok(UpstreamTarget::Unix { path: path.into() });
+    }
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| format!("{url:?} is not a URL like \"http://127.0.0.1:8080\""))?;
+    if uri.scheme() != Some(&UriScheme::HTTP) {
+        return Err(format!(
+            "{url:?}: only http:// (or unix:) upstreams are supported; hookwall runs beside the app and forwards on loopback"
+        ));
+    }
+    let authority = uri
+        .authority()
+        .filter(|a| a.port_u16().is_some())
+        .cloned()
+        .ok_or_else(|| format!("{url:?} needs a host and port, like \"http://127.0.0.1:8080\""))?;
+    if uri.path() != "/" || uri.query().is_some() {
+        return Err(format!(
+            "{url:?} has a path; requests are forwarded with their own path unchanged, so give only the host and port"
+        ));
+    }
+    Ok(UpstreamTarget::Http { authority })
+}
+
+fn validate_route(
+    index: usize,
+    raw: RawRoute,
+    origin: &str,
+    resolve: &dyn Fn(&SecretSource) -> Result<Secret, String>,
+) -> Result<Route, ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        file: origin.to_string(),
+        key: format!("route[{index}].{key}"),
+        message,
+    };
+
+    let path = normalize_route_path(&raw.path).map_err(|m| invalid("path", m))?;
+    let scheme = scheme_from_raw(&raw).map_err(|(key, m)| invalid(key, m))?;
+    let name = match raw.name {
+        Some(name) if name.trim().is_empty() => {
+            return Err(invalid(
+                "name",
+                "must not be empty; remove it to use the path".into(),
+            ));
+        }
+        Some(name) if name == crate::metrics::UNMATCHED_ROUTE => {
+            return Err(invalid(
+                "name",
+                "\"unmatched\" labels requests that match no route; choose another name".into(),
+            ));
+        }
+        Some(name) => name,
+        None => path.clone(),
+    };
+
+    if raw.secrets.is_empty() {
+        return Err(invalid(
+            "secrets",
+            "no secrets; add one, e.g. secrets = [{ env = \"VISMA_WEBHOOK_SECRET\" }]".into(),
+        ));
+    }
+    let mut secrets = Vec::with_capacity(raw.secrets.len());
+    let mut keys = Vec::with_capacity(raw.secrets.len());
+    for (position, raw_secret) in raw.secrets.into_iter().enumerate() {
+        let key_prefix = format!("secrets[{position}]");
+        let source = match (raw_secret.env, raw_secret.file) {
+            (Some(var), None) => SecretSource::Env(var),
+            (None, Some(file)) => SecretSource::File(file),
+            _ => {
+                return Err(invalid(
+                    &key_prefix,
+                    "give exactly one of env = \"VAR\" or file = \"/path\"".into(),
+                ));
+            }
+        };
+        let field = match source {
+            SecretSource::Env(_) => "env",
+            SecretSource::File(_) => "file",
+        };
+        let secret = resolve(&source).map_err(|m| invalid(&format!("{key_prefix}.{field}"), m))?;
+        let key = scheme.key_from_secret(secret.bytes()).map_err(|m| {
+            invalid(
+                &format!("{key_prefix}.{field}"),
+                format!("the {source}: {m}"),
+            )
+        })?;
+        secrets.push(secret);
+        keys.push(key);
+    }
+
+    let mode = match raw.mode.as_deref() {
+        None | Some("enforce") => Mode::Enforce,
+        Some("shadow") => Mode::Shadow,
+        Some(other) => {
+            return Err(invalid(
+                "mode",
+                format!("unknown mode {other:?}; use \"enforce\" (the default) or \"shadow\""),
+            ));
+        }
+    };
+
+    let tolerance = match raw.tolerance {
+        Some(_) if !scheme.has_timestamp() => {
+            return Err(invalid(
+                "tolerance",
+                format!(
+                    "the {} scheme signs no timestamp, so there is nothing to check; remove it",
+                    scheme.name()
+                ),
+            ));
+        }
+        Some(tolerance) if tolerance.as_secs() == 0 => {
+            return Err(invalid("tolerance", "must be at least 1s".into()));
+        }
+        tolerance => tolerance.unwrap_or(DEFAULT_TOLERANCE),
+    };
+
+    let dedupe = match (raw.dedupe, raw.dedupe_max_entries) {
+        (Some(window), _) if window.is_zero() => {
+            return Err(invalid(
+                "dedupe",
+                "must be longer than zero; remove it to turn duplicate suppression off".into(),
+            ));
+        }
+        (Some(window), max_entries) => Some(Dedupe {
+            window,
+            max_entries: match max_entries {
+                Some(0) => return Err(invalid("dedupe_max_entries", "must be at least 1".into())),
+                value => value.unwrap_or(DEFAULT_DEDUPE_MAX_ENTRIES),
+            },
+        }),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "dedupe_max_entries",
+                "only applies with dedupe = \"24h\" (a window); add dedupe or remove this".into(),
+            ));
+        }
+        (None, None) => None,
+    };
+
+    let allow_sources = raw
+        .allow_sources
+        .map(parse_cidrs)
+        .transpose()
+        .map_err(|m| invalid("allow_sources", m))?;
+
+    Ok(Route {
+        name,
+        path,
+        scheme,
+        secrets,
+        keys,
+        mode,
+        tolerance,
+        dedupe,
+        allow_sources,
+    })
+}
+
+/// Reads `scheme` and, for `hmac`, its settings. Errors carry the key they concern.
+fn scheme_from_raw(raw: &RawRoute) -> Result<Scheme, (&'static str, String)> {
+    let generic_keys = [
+        ("header", raw.header.is_some()),
+        ("prefix", raw.prefix.is_some()),
+        ("encoding", raw.encoding.is_some()),
+        ("algorithm", raw.algorithm.is_some()),
+    ];
+    if let Some(scheme) = Scheme::builtin(&raw.scheme) {
+        if let Some((key, _)) = generic_keys.iter().find(|(_, set)| *set) {
+            return Err((
+                key,
+                format!(
+                    "only applies to scheme = \"hmac\"; the {} scheme fixes its own; remove it",
+                    raw.scheme
+                ),
+            ));
+        }
+        return Ok(scheme);
+    }
+    if raw.scheme != "hmac" {
+        return Err((
+            "scheme",
+            format!(
+                "unknown scheme {:?}; use one of {}",
+                raw.scheme,
+                SCHEME_NAMES.join(", ")
+            ),
+        ));
+    }
+    let header = raw.header.as_deref().ok_or((
+        "header",
+        "scheme = \"hmac\" needs the signature header's name, e.g. header = \"x-signature\""
+            .to_string(),
+    ))?;
+    let header = http::HeaderName::try_from(header)
+        .map_err(|_| ("header", format!("{header:?} is not a valid header name")))?;
+    let encoding = match raw.encoding.as_deref() {
+        Some("hex") => Encoding::Hex,
+        Some("base64") => Encoding::Base64,
+        Some(other) => {
+            return Err((
+                "encoding",
+                format!("unknown encoding {other:?}; use \"hex\" or \"base64\""),
+            ));
+        }
+        None => {
+            return Err((
+                "encoding",
+                "scheme = \"hmac\" needs encoding = \"hex\" or \"base64\"".into(),
+            ));
+        }
+    };
+    let algorithm = match raw.algorithm.as_deref() {
+        None | Some("sha256") => Algorithm::Sha256,
+        Some("sha512") => Algorithm::Sha512,
+        Some(other) => {
+            return Err((
+                "algorithm",
+                format!("unknown algorithm {other:?}; use \"sha256\" or \"sha512\""),
+            ));
+        }
+    };
+    Ok(Scheme::Hmac(GenericHmac {
+        header,
+        prefix: raw.prefix.clone().unwrap_or_default(),
+        encoding,
+        algorithm,
+    }))
+}
+
+/// Checks a route path and strips a trailing `/`, so `/webhooks/visma/` and `/webhooks/visma`
+/// configure the same route.
+fn normalize_route_path(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("{path:?} must start with \"/\""));
+    }
+    if path.contains(['?', '#']) || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{path:?} must be a plain path, without query, fragment or spaces"
+        ));
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(format!(
+            "{path:?} must not contain \".\" or \"..\" segments"
+        ));
+    }
+    let trimmed = path.trim_end_matches('/');
+    Ok(if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,288 @@
+//! Config tests: defaults, the contract's keys, and errors that name the file, key and fix.
+
+use super::*;
+
+/// Resolves every secret to fixed bytes, so tests need no environment or files.
+fn fixed_secrets(source: &SecretSource) -> Result<Secret, String> {
+    Ok(Secret::literal(source.clone(), b"test-secret".to_vec()))
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml_with_secrets(text, "/etc/hookwall/hookwall.toml", &fixed_secrets)
+}
+
+fn error_text(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+const MINIMAL: &str = r#"
+[upstream]
+url = "http://127.0.0.1:8080"
+[[route]]
+path = "/webhooks/visma"
+scheme = "visma"
+secrets = [{ env = "VISMA_WEBHOOK_SECRET" }]
+"#;
+
+#[test]
+fn the_contract_example_parses_with_its_values() {
+    let config = parse(
+        r#"
+[server]
+listen = "0.0.0.0:8443"
+[server.tls]
+cert_file = "/etc/hookwall/tls/tls.crt"
+key_file  = "/etc/hookwall/tls/tls.key"
+[admin]
+listen = "0.0.0.0:9090"
+[upstream]
+url = "http://127.0.0.1:8080"
+timeout = "30s"
+[limits]
+max_body_bytes = 1048576
+[[route]]
+path = "/webhooks/visma"
+scheme = "visma"
+secrets = [{ env = "VISMA_WEBHOOK_SECRET" }, { file = "/var/run/secrets/visma/previous" }]
+name = "visma-customers"
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.server.listen.to_string(), "0.0.0.0:8443");
+    assert_eq!(
+        config.server.tls.as_ref().unwrap().cert_file,
+        PathBuf::from("/etc/hookwall/tls/tls.crt")
+    );
+    assert_eq!(config.admin.listen.to_string(), "0.0.0.0:9090");
+    assert_eq!(config.upstream.timeout, Duration::from_secs(30));
+    assert_eq!(config.limits.max_body_bytes, 1_048_576);
+    let route = &config.routes[0];
+    assert_eq!(route.name, "visma-customers");
+    assert_eq!(route.scheme, Scheme::Visma);
+    assert_eq!(
+        route
+            .secrets
+            .iter()
+            .map(|s| s.source.clone())
+            .collect::<Vec<_>>(),
+        vec![
+            SecretSource::Env("VISMA_WEBHOOK_SECRET".into()),
+            SecretSource::File("/var/run/secrets/visma/previous".into())
+        ]
+    );
+    assert_eq!(route.keys.len(), 2);
+}
+
+#[test]
+fn defaults_apply_when_keys_are_absent() {
+    let config = parse(MINIMAL).unwrap();
+    assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+    assert!(config.server.tls.is_none());
+    assert_eq!(config.admin.listen.to_string(), DEFAULT_ADMIN_LISTEN);
+    assert_eq!(config.upstream.timeout, DEFAULT_UPSTREAM_TIMEOUT);
+    assert_eq!(config.limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    assert_eq!(config.server.shutdown_delay, DEFAULT_SHUTDOWN_DELAY);
+    assert_eq!(config.server.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+    assert_eq!(config.routes[0].name, "/webhooks/visma");
+    assert_eq!(config.routes[0].mode, Mode::Enforce);
+    assert!(config.routes[0].dedupe.is_none());
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_key_and_file() {
+    let text = error_text(&format!("{MINIMAL}\n[limits]\nmax_body = 5\n"));
+    assert!(text.contains("/etc/hookwall/hookwall.toml"), "{text}");
+    assert!(text.contains("max_body"), "{text}");
+
+    let text =
+        error_text(&MINIMAL.replace("scheme = \"visma\"", "scheme = \"visma\"\nsecret = \"x\""));
+    assert!(text.contains("unknown field `secret`"), "{text}");
+}
+
+#[test]
+fn durations_need_a_unit() {
+    let text = error_text(&MINIMAL.replace(
+        "url = \"http://127.0.0.1:8080\"",
+        "url = \"http://127.0.0.1:8080\"\ntimeout = \"30\"",
+    ));
+    assert!(text.contains("invalid duration"), "{text}");
+    assert!(text.contains("\"30s\""), "{text}");
+
+    let config = parse(&MINIMAL.replace(
+        "url = \"http://127.0.0.1:8080\"",
+        "url = \"http://127.0.0.1:8080\"\ntimeout = \"500ms\"",
+    ))
+    .unwrap();
+    assert_eq!(config.upstream.timeout, Duration::from_millis(500));
+}
+
+#[test]
+fn secret_errors_name_the_route_key_and_source() {
+    let err = Config::from_toml_with_secrets(MINIMAL, "hookwall.toml", &|source| {
+        Err(format!("the {source} is empty"))
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("hookwall.toml"), "{err}");
+    assert!(err.contains("route[0].secrets[0].env"), "{err}");
+    assert!(err.contains("VISMA_WEBHOOK_SECRET"), "{err}");
+}
+
+#[test]
+fn a_secret_needs_exactly_one_source() {
+    let text = error_text(&MINIMAL.replace(
+        "{ env = \"VISMA_WEBHOOK_SECRET\" }",
+        "{ env = \"A\", file = \"/b\" }",
+    ));
+    assert!(text.contains("route[0].secrets[0]"), "{text}");
+    assert!(text.contains("exactly one"), "{text}");
+    let text = error_text(&MINIMAL.replace("secrets = [{ env = \"VISMA_WEBHOOK_SECRET\" }]", ""));
+    assert!(text.contains("route[0].secrets"), "{text}");
+}
+
+#[test]
+fn routes_are_validated() {
+    let cases = [
+        (
+            MINIMAL.replace("scheme = \"visma\"", "scheme = \"vsma\""),
+            "route[0].scheme",
+        ),
+        (
+            MINIMAL.replace("/webhooks/visma", "webhooks"),
+            "route[0].path",
+        ),
+        (
+            MINIMAL.replace("/webhooks/visma", "/a/../b"),
+            "route[0].path",
+        ),
+        (
+            MINIMAL.replace(
+                "scheme = \"visma\"",
+                "scheme = \"visma\"\ntolerance = \"1m\"",
+            ),
+            "route[0].tolerance",
+        ),
+        (
+            MINIMAL.replace(
+                "scheme = \"visma\"",
+                "scheme = \"visma\"\nheader = \"x-sig\"",
+            ),
+            "route[0].header",
+        ),
+        (
+            MINIMAL.replace("scheme = \"visma\"", "scheme = \"hmac\""),
+            "route[0].header",
+        ),
+        (
+            MINIMAL.replace("scheme = \"visma\"", "scheme = \"visma\"\nmode = \"log\""),
+            "route[0].mode",
+        ),
+        (
+            MINIMAL.replace(
+                "scheme = \"visma\"",
+                "scheme = \"visma\"\nname = \"unmatched\"",
+            ),
+            "route[0].name",
+        ),
+        (
+            format!(
+                "{MINIMAL}{}",
+                &MINIMAL[MINIMAL.find("[[route]]").unwrap()..]
+            ),
+            "route[1].path",
+        ),
+        (MINIMAL.replace("[[route]]", "[[ignored]]"), "ignored"),
+    ];
+    for (text, key) in cases {
+        let err = error_text(&text);
+        assert!(err.contains(key), "expected {key} in: {err}");
+    }
+}
+
+#[test]
+fn route_paths_are_normalised() {
+    let config = parse(&MINIMAL.replace("/webhooks/visma", "/webhooks/visma/")).unwrap();
+    assert_eq!(config.routes[0].path, "/webhooks/visma");
+    let config = parse(&MINIMAL.replace("/webhooks/visma", "/")).unwrap();
+    assert_eq!(config.routes[0].path, "/");
+}
+
+#[test]
+fn upstream_url_must_be_http_host_and_port_or_unix() {
+    for (url, fragment) in [
+        ("https://127.0.0.1:8080", "only http://"),
+        ("http://127.0.0.1", "host and port"),
+        ("http://127.0.0.1:8080/base", "has a path"),
+        ("unix:relative.sock", "absolute"),
+        ("not a url", "not a URL"),
+    ] {
+        let err = error_text(&MINIMAL.replace("http://127.0.0.1:8080", url));
+        assert!(
+            err.contains("upstream.url") && err.contains(fragment),
+            "{url}: {err}"
+        );
+    }
+    let config =
+        parse(&MINIMAL.replace("http://127.0.0.1:8080", "unix:/run/app/app.sock")).unwrap();
+    assert_eq!(
+        config.upstream.target,
+        UpstreamTarget::Unix {
+            path: "/run/app/app.sock".into()
+        }
+    );
+}
+
+#[test]
+fn missing_upstream_says_what_to_add() {
+    let text = error_text(&MINIMAL.replace("[upstream]\nurl = \"http://127.0.0.1:8080\"\n", ""));
+    assert!(
+        text.contains("`upstream`") && text.contains("[upstream]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn generic_hmac_route() {
+    let config = parse(&MINIMAL.replace(
+        "scheme = \"visma\"",
+        "scheme = \"hmac\"\nheader = \"X-Signature\"\nprefix = \"sha512=\"\nencoding = \"hex\"\nalgorithm = \"sha512\"",
+    ))
+    .unwrap();
+    match &config.routes[0].scheme {
+        Scheme::Hmac(generic) => {
+            assert_eq!(generic.header, "x-signature");
+            assert_eq!(generic.prefix, "sha512=");
+            assert_eq!(generic.encoding, Encoding::Hex);
+            assert_eq!(generic.algorithm, Algorithm::Sha512);
+        }
+        other => panic!("expected hmac, got {other:?}"),
+    }
+}
+
+#[test]
+fn debug_output_redacts_secrets() {
+    let config = parse(MINIMAL).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("test-secret"), "{debug}");
+}
+
+#[test]
+fn zero_limits_are_refused() {
+    for (key, line) in [
+        ("limits.max_body_bytes", "max_body_bytes = 0"),
+        ("limits.max_connections", "max_connections = 0"),
+        ("limits.max_in_flight", "max_in_flight = 0"),
+        ("limits.body_read_timeout", "body_read_timeout = \"0s\""),
+    ] {
+        let err = error_text(&format!("{MINIMAL}\n[limits]\n{line}\n"));
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}
+
+#[test]
+fn load_names_a_missing_file() {
+    let err = Config::load(Path::new("/nonexistent/hookwall.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent/hookwall.toml"), "{err}");
+}

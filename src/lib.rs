@@ -1,0 +1,195 @@
+//! hookwall: a sidecar that terminates TLS, verifies the HMAC signature of every webhook,
+//! answers forgeries with 401 before they reach the app, and forwards genuine deliveries to
+//! the app unchanged.
+//!
+//! The binary is a thin shell over [`start`], which binds the listeners and reports the
+//! addresses it actually bound (tests ask for port 0), and [`Running::shutdown`], which
+//! drains in the order Kubernetes expects.
+
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod dedupe;
+pub mod embedded;
+pub mod inspector;
+pub mod linger;
+pub mod logging;
+pub mod metrics;
+pub mod outcome;
+pub mod reload;
+pub mod request_id;
+pub mod response;
+pub mod routes;
+pub mod server;
+pub mod service;
+pub mod shutdown;
+pub mod signature;
+pub mod source;
+pub mod tls;
+pub mod upstream;
+
+use config::Config;
+use metrics::Metrics;
+use service::Proxy;
+use shutdown::{ConnectionTracker, DrainReport, Phase, Readiness};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+/// Why hookwall could not start. Each message names the key to change.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Tls(String),
+    #[error(
+        "cannot listen on {addr} (`{key}` in {origin}): {source}; choose a free address or stop what uses it"
+    )]
+    Bind {
+        key: &'static str,
+        addr: SocketAddr,
+        origin: String,
+        source: std::io::Error,
+    },
+}
+
+/// A started hookwall.
+pub struct Running {
+    /// Where the proxy listener is bound (the real port when 0 was asked for).
+    pub proxy_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    pub proxy: Arc<Proxy>,
+    phase: watch::Sender<Phase>,
+    readiness: Arc<Readiness>,
+    connections: Arc<ConnectionTracker>,
+    reload_requests: mpsc::Sender<()>,
+    config: Config,
+}
+
+/// Binds the listeners and starts serving. `certificate` overrides `[server.tls]` (the
+/// embedded default's self-signed certificate).
+pub async fn start(
+    config: Config,
+    certificate: Option<tls::LoadedCert>,
+) -> Result<Running, StartError> {
+    let metrics = Arc::new(Metrics::new());
+
+    let loaded = match (certificate, &config.server.tls) {
+        (Some(generated), _) => Some(generated),
+        (None, Some(files)) => Some(tls::load_pem_files(files).map_err(StartError::Tls)?),
+        (None, None) => None,
+    };
+    let tls_enabled = loaded.is_some();
+    let (acceptor, cert_store) = match loaded {
+        Some(loaded) => {
+            metrics.tls_cert_expiry.set(loaded.not_after as f64);
+            let store = tls::CertStore::new(loaded.certified);
+            let server_config = tls::server_config(Arc::clone(&store)).map_err(StartError::Tls)?;
+            (
+                Some(tokio_rustls::TlsAcceptor::from(server_config)),
+                Some(store),
+            )
+        }
+        None => (None, None),
+    };
+
+    let bind = |key: &'static str, addr: SocketAddr| {
+        let origin = config.origin.clone();
+        async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    key,
+                    addr,
+                    origin,
+                    source,
+                })
+        }
+    };
+    let proxy_listener = bind("server.listen", config.server.listen).await?;
+    let admin_listener = bind("admin.listen", config.admin.listen).await?;
+    let proxy_addr = proxy_listener
+        .local_addr()
+        .expect("bound socket has an address");
+    let admin_addr = admin_listener
+        .local_addr()
+        .expect("bound socket has an address");
+
+    let proxy = Arc::new(Proxy::new(&config, Arc::clone(&metrics)));
+    let readiness = Arc::new(Readiness::default());
+    let (phase, phase_watch) = watch::channel(Phase::Serving);
+    let connections = ConnectionTracker::new(metrics.connections_open.clone());
+
+    tokio::spawn(admin::serve(
+        admin_listener,
+        Arc::new(admin::AdminState {
+            metrics: Arc::clone(&metrics),
+            readiness: Arc::clone(&readiness),
+        }),
+    ));
+    tokio::spawn(server::accept_loop(
+        proxy_listener,
+        Arc::new(server::ConnectionContext {
+            proxy: Arc::clone(&proxy),
+            metrics: Arc::clone(&metrics),
+            tls: acceptor,
+            server: config.server.clone(),
+            phase: phase_watch,
+            connections: Arc::clone(&connections),
+        }),
+    ));
+
+    let (reload_requests, reload_receiver) = mpsc::channel(4);
+    let reloader = reload::Reloader::new(
+        config.clone(),
+        Arc::clone(&proxy),
+        Arc::clone(&metrics),
+        cert_store,
+    );
+    tokio::spawn(reloader.run(config.server.reload_interval, reload_receiver));
+
+    readiness.set(true);
+    tracing::info!(
+        proxy = %proxy_addr,
+        admin = %admin_addr,
+        tls = tls_enabled,
+        routes = config.routes.len(),
+        "hookwall ready"
+    );
+    Ok(Running {
+        proxy_addr,
+        admin_addr,
+        metrics,
+        proxy,
+        phase,
+        readiness,
+        connections,
+        reload_requests,
+        config,
+    })
+}
+
+impl Running {
+    /// Re-reads the config, secrets and certificate now (what SIGHUP does).
+    pub async fn reload(&self) {
+        let _ = self.reload_requests.send(()).await;
+    }
+
+    /// Drains in order: not ready, `shutdown_delay` of serving with `Connection: close` and
+    /// GOAWAY, stop accepting, up to `shutdown_grace` for in-flight requests.
+    pub async fn shutdown(self) -> DrainReport {
+        shutdown::drain(
+            &self.phase,
+            &self.readiness,
+            &self.proxy,
+            &self.connections,
+            self.config.server.shutdown_delay,
+            self.config.server.shutdown_grace,
+        )
+        .await
+    }
+}

@@ -1,0 +1,158 @@
+//! Lingering close: when hookwall closes a connection, it first stops writing, then reads
+//! and discards what the sender is still sending, for a bounded time and amount.
+//!
+//! Closing a socket with unread data makes the kernel send a reset, and a reset can destroy
+//! the response still in flight — so a sender streaming a too-large body would see a
+//! connection error instead of our 413. Draining first lets the 413 arrive.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+/// How long a closing connection is drained at most.
+pub const LINGER_TIME: Duration = Duration::from_secs(5);
+/// How much a closing connection may still send before it is cut.
+pub const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+pub struct Lingering<T> {
+    inner: T,
+    state: State,
+}
+
+enum State {
+    Open,
+    Draining {
+        deadline: Pin<Box<Sleep>>,
+        discarded: usize,
+    },
+    Closed,
+}
+
+impl<T> Lingering<T> {
+    pub fn new(inner: T) -> Lingering<T> {
+        Lingering {
+            inner,
+            state: State::Open,
+        }
+    }
+
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Lingering<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                State::Open => {
+                    // Send our FIN first: the sender sees the end of our response.
+                    let shut = ready!(Pin::new(&mut this.inner).poll_shutdown(cx));
+                    if shut.is_err() {
+                        this.state = State::Closed;
+                        return Poll::Ready(Ok(()));
+                    }
+                    this.state = State::Draining {
+                        deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
+                        discarded: 0,
+                    };
+                }
+                State::Draining {
+                    deadline,
+                    discarded,
+                } => {
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        this.state = State::Closed;
+                        continue;
+                    }
+                    let mut scratch = [0u8; 4096];
+                    let mut buf = ReadBuf::new(&mut scratch);
+                    match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                            *discarded += buf.filled().len();
+                            if *discarded > LINGER_MAX_BYTES {
+                                this.state = State::Closed;
+                            }
+                        }
+                        // End of stream or an error: the sender is done.
+                        Poll::Ready(_) => this.state = State::Closed,
+                    }
+                }
+                State::Closed => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+use std::future::Future;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn shutdown_drains_unread_input_until_the_peer_closes() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let mut ours = Lingering::new(ours);
+        let peer = tokio::spawn(async move {
+            // Keep sending after our side stopped reading, then read our FIN and close.
+            theirs.write_all(&[7u8; 1000]).await.unwrap();
+            let mut rest = Vec::new();
+            theirs.read_to_end(&mut rest).await.unwrap();
+            drop(theirs);
+        });
+        tokio::time::timeout(Duration::from_secs(2), ours.shutdown())
+            .await
+            .expect("shutdown finishes once the peer closes")
+            .unwrap();
+        peer.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_gives_up_after_the_linger_time() {
+        let (ours, _theirs_kept_open) = tokio::io::duplex(64);
+        let mut ours = Lingering::new(ours);
+        let started = tokio::time::Instant::now();
+        ours.shutdown().await.unwrap();
+        assert!(started.elapsed() >= LINGER_TIME);
+    }
+}

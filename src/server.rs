@@ -1,0 +1,236 @@
+//! The proxy listener: accept loop, connection limit, TLS handshake, protocol choice (ALPN or
+//! the HTTP/2 preface) and each connection's part in a graceful drain.
+
+use crate::config;
+use crate::linger::Lingering;
+use crate::metrics::Metrics;
+use crate::service::Proxy;
+use crate::shutdown::{ConnectionTracker, Phase};
+use crate::tls::ALPN_H2;
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulConnection;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// HTTP/2 streams a client may reset before we answer: bounds "rapid reset" (CVE-2023-44487).
+const MAX_PENDING_RESET_STREAMS: usize = 20;
+/// Protocol errors we provoke in a client's streams before dropping the connection.
+const MAX_LOCAL_ERROR_RESETS: usize = 256;
+/// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+/// The HTTP/2 connection preface; "PRI" is enough to tell it from an HTTP/1 request line.
+const H2_PREFACE_START: &[u8] = b"PRI";
+
+/// What every connection of the proxy listener shares.
+pub struct ConnectionContext {
+    pub proxy: Arc<Proxy>,
+    pub metrics: Arc<Metrics>,
+    pub tls: Option<TlsAcceptor>,
+    pub server: config::Server,
+    pub phase: watch::Receiver<Phase>,
+    pub connections: Arc<ConnectionTracker>,
+}
+
+/// Accepts until the drain reaches [`Phase::Closing`].
+pub async fn accept_loop(listener: TcpListener, context: Arc<ConnectionContext>) {
+    let mut phase = context.phase.clone();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = reached(&mut phase, Phase::Closing) => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        let max_connections = context.proxy.settings().limits.max_connections;
+        if context.connections.open() >= max_connections {
+            context
+                .metrics
+                .connections_rejected
+                .with_label_values(&["max_connections"])
+                .inc();
+            tracing::warn!(%peer, max_connections, "connection refused: limits.max_connections reached");
+            drop(stream);
+            continue;
+        }
+        let guard = context.connections.enter();
+        context.metrics.connections_total.inc();
+        let context = Arc::clone(&context);
+        tokio::spawn(async move {
+            serve_connection(stream, peer, &context).await;
+            drop(guard);
+        });
+    }
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, context: &ConnectionContext) {
+    let _ = stream.set_nodelay(true);
+    match &context.tls {
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(
+                context.server.tls_handshake_timeout,
+                acceptor.accept(Lingering::new(stream)),
+            )
+            .await;
+            let tls = match handshake {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(err)) => {
+                    context.metrics.tls_handshake_failures.inc();
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    context.metrics.tls_handshake_failures.inc();
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(ALPN_H2);
+            serve_http(tls, peer, h2, context).await;
+        }
+        None => {
+            let sniffed = tokio::time::timeout(
+                context.server.header_read_timeout,
+                starts_with_h2_preface(&stream),
+            )
+            .await;
+            match sniffed {
+                Ok(Ok(h2)) => serve_http(Lingering::new(stream), peer, h2, context).await,
+                _ => tracing::debug!(%peer, "connection closed before a request"),
+            }
+        }
+    }
+}
+
+/// For plain-text listeners: whether the client opens with the HTTP/2 preface (h2c with
+/// prior knowledge, as meshes and some ingresses send) instead of an HTTP/1 request line.
+async fn starts_with_h2_preface(stream: &TcpStream) -> std::io::Result<bool> {
+    let mut buffer = [0u8; 3];
+    loop {
+        let peeked = stream.peek(&mut buffer).await?;
+        if peeked == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if buffer[..peeked] != H2_PREFACE_START[..peeked] {
+            return Ok(false);
+        }
+        if peeked == H2_PREFACE_START.len() {
+            return Ok(true);
+        }
+        // Fewer bytes than needed so far: peeking again at once would return the same ones.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+async fn serve_http<I>(io: I, peer: SocketAddr, h2: bool, context: &ConnectionContext)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let proxy = Arc::clone(&context.proxy);
+    let service = service_fn(move |request: Request<Incoming>| {
+        let proxy = Arc::clone(&proxy);
+        async move { Ok::<_, Infallible>(proxy.handle(request, peer).await) }
+    });
+    let io = TokioIo::new(io);
+    let limits = context.proxy.settings().limits.clone();
+    if h2 {
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.max_h2_streams)
+            .max_header_list_size(limits.max_header_bytes as u32)
+            .max_pending_accept_reset_streams(MAX_PENDING_RESET_STREAMS)
+            .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
+        // GOAWAY as soon as the drain starts: senders open new streams elsewhere while the
+        // streams already sent here finish.
+        drive(
+            builder.serve_connection(io, service),
+            context,
+            Phase::Draining,
+        )
+        .await;
+    } else {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(context.server.header_read_timeout)
+            .max_header_size(limits.max_header_bytes)
+            .max_headers(limits.max_headers)
+            .preserve_header_case(true)
+            .half_close(false)
+            .keep_alive(true);
+        // While draining, responses carry `Connection: close` (see `Proxy`); idle HTTP/1
+        // connections are closed only when the listener stops, so a request already on its
+        // way over a pooled connection is never cut off.
+        drive(
+            builder.serve_connection(io, service),
+            context,
+            Phase::Closing,
+        )
+        .await;
+    }
+}
+
+/// Runs a connection to its end, starting its graceful shutdown when the drain reaches
+/// `shutdown_at`.
+async fn drive<C>(connection: C, context: &ConnectionContext, shutdown_at: Phase)
+where
+    C: GracefulConnection<Error = hyper::Error>,
+{
+    let mut connection = std::pin::pin!(connection);
+    let mut phase = context.phase.clone();
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = reached(&mut phase, shutdown_at) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        let kind = protocol_error_kind(&err);
+        if let Some(kind) = kind {
+            context
+                .metrics
+                .protocol_errors
+                .with_label_values(&[kind])
+                .inc();
+        }
+        tracing::debug!(error = %err, kind = kind.unwrap_or("io"), "connection ended with an error");
+    }
+}
+
+/// Waits until the drain reaches `target` (or the drain's sender is gone).
+async fn reached(phase: &mut watch::Receiver<Phase>, target: Phase) {
+    let _ = phase.wait_for(|phase| *phase >= target).await;
+}
+
+/// A closed set of labels for errors that mean the client sent something wrong.
+fn protocol_error_kind(err: &hyper::Error) -> Option<&'static str> {
+    if err.is_parse_too_large() {
+        Some("header_too_large")
+    } else if err.is_parse() || err.is_parse_status() {
+        Some("malformed_request")
+    } else if err.is_timeout() {
+        Some("header_timeout")
+    } else if err.is_incomplete_message() {
+        Some("incomplete_message")
+    } else {
+        None
+    }
+}

@@ -1,0 +1,106 @@
+//! Keyed HMAC states and the fixed-size tags they produce.
+//!
+//! A key's HMAC state (the hashed inner and outer pads) is computed once when the config is
+//! loaded; each request clones it instead of re-deriving it from the secret.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Sha256, Sha512};
+
+/// The hash under the HMAC. Every provider uses SHA-256; the generic scheme may use SHA-512.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Sha256,
+    Sha512,
+}
+
+impl Algorithm {
+    pub fn output_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha512 => 64,
+        }
+    }
+}
+
+/// An HMAC keyed with one secret, ready to clone per request.
+#[derive(Clone)]
+pub enum MacKey {
+    Sha256(Hmac<Sha256>),
+    Sha512(Hmac<Sha512>),
+}
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey([redacted])")
+    }
+}
+
+impl MacKey {
+    pub fn new(algorithm: Algorithm, key: &[u8]) -> MacKey {
+        // HMAC accepts keys of any length, so these constructors cannot fail.
+        match algorithm {
+            Algorithm::Sha256 => MacKey::Sha256(
+                <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length"),
+            ),
+            Algorithm::Sha512 => MacKey::Sha512(
+                <Hmac<Sha512> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length"),
+            ),
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            MacKey::Sha256(mac) => mac.update(bytes),
+            MacKey::Sha512(mac) => mac.update(bytes),
+        }
+    }
+
+    pub fn finalize(self) -> Tag {
+        match self {
+            MacKey::Sha256(mac) => Tag::from_slice(&mac.finalize().into_bytes()),
+            MacKey::Sha512(mac) => Tag::from_slice(&mac.finalize().into_bytes()),
+        }
+    }
+
+    /// One-shot MAC of several byte strings in order, for signing.
+    pub fn tag_of(&self, parts: &[&[u8]]) -> Tag {
+        let mut mac = self.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize()
+    }
+}
+
+/// A MAC value of up to 64 bytes (SHA-512), kept inline to avoid an allocation per request.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Tag {
+    len: u8,
+    bytes: [u8; 64],
+}
+
+impl std::fmt::Debug for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tags are signatures: never print them.
+        write!(f, "Tag([{} bytes redacted])", self.len)
+    }
+}
+
+impl Tag {
+    pub const MAX_LEN: usize = 64;
+
+    /// Copies up to [`Tag::MAX_LEN`] bytes; callers check lengths before building one.
+    pub fn from_slice(bytes: &[u8]) -> Tag {
+        let len = bytes.len().min(Self::MAX_LEN);
+        let mut tag = Tag {
+            len: len as u8,
+            bytes: [0; 64],
+        };
+        tag.bytes[..len].copy_from_slice(&bytes[..len]);
+        tag
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}

@@ -1,0 +1,438 @@
+//! Verifier tests: published vectors first (RFC 4231, provider documentation), then every
+//! way a signature can be refused.
+
+use super::*;
+use http::HeaderValue;
+
+const NOW: UnixSeconds = 1_700_000_000;
+
+fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            HeaderName::try_from(*name).unwrap(),
+            HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+        );
+    }
+    map
+}
+
+fn verifier(scheme: Scheme, secrets: &[&[u8]]) -> Verifier {
+    let keys = secrets
+        .iter()
+        .map(|secret| scheme.key_from_secret(secret).unwrap())
+        .collect();
+    Verifier::new(scheme, keys, DEFAULT_TOLERANCE)
+}
+
+// RFC 4231 §4: HMAC-SHA-256 and HMAC-SHA-512 test cases 1, 2, 3, 4, 6 and 7.
+#[test]
+fn rfc4231_vectors() {
+    struct Case {
+        key: Vec<u8>,
+        data: Vec<u8>,
+        sha256: &'static str,
+        sha512: &'static str,
+    }
+    let cases = [
+        Case {
+            key: vec![0x0b; 20],
+            data: b"Hi There".to_vec(),
+            sha256: "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+            sha512: "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cdedaa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854",
+        },
+        Case {
+            key: b"Jefe".to_vec(),
+            data: b"what do ya want for nothing?".to_vec(),
+            sha256: "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            sha512: "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737",
+        },
+        Case {
+            key: vec![0xaa; 20],
+            data: vec![0xdd; 50],
+            sha256: "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
+            sha512: "fa73b0089d56a284efb0f0756c890be9b1b5dbdd8ee81a3655f83e33b2279d39bf3e848279a722c806b485a47e67c807b946a337bee8942674278859e13292fb",
+        },
+        Case {
+            key: (1u8..=25).collect(),
+            data: vec![0xcd; 50],
+            sha256: "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+            sha512: "b0ba465637458c6990e5a8c5f61d4af7e576d97ff94b872de76f8050361ee3dba91ca5c11aa25eb4d679275cc5788063a5f19741120c4f2de2adebeb10a298dd",
+        },
+        Case {
+            key: vec![0xaa; 131],
+            data: b"Test Using Larger Than Block-Size Key - Hash Key First".to_vec(),
+            sha256: "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            sha512: "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f3526b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598",
+        },
+        Case {
+            key: vec![0xaa; 131],
+            data: b"This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.".to_vec(),
+            sha256: "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+            sha512: "e37b6a775dc87dbaa4dfa9f96e5e3ffddebd71f8867289865df5a32d20cdc944b6022cac3c4982b10d5eeb55c3e4de15134676fb6de0446065c97440fa8c6a58",
+        },
+    ];
+    for case in cases {
+        let sha256 = MacKey::new(Algorithm::Sha256, &case.key).tag_of(&[&case.data]);
+        assert_eq!(hex::encode(sha256.as_bytes()), case.sha256);
+        let sha512 = MacKey::new(Algorithm::Sha512, &case.key).tag_of(&[&case.data]);
+        assert_eq!(hex::encode(sha512.as_bytes()), case.sha512);
+    }
+}
+
+#[test]
+fn visma_accepts_base64_hmac_of_body() {
+    // Computed independently with Python's hmac module.
+    let body = br#"{"event":"CustomerChanged","tenantId":"1234567"}"#;
+    let request = headers(&[(
+        "x-vwd-signature-v1",
+        "qRlDdf6luYFwk67vFQR9NLRO2aQCi7Iqlb+PZsDweG4=",
+    )]);
+    let verified = verifier(Scheme::Visma, &[b"visma-secret"])
+        .verify(&request, body, NOW)
+        .unwrap();
+    assert!(matches!(
+        verified.identity(),
+        DeliveryIdentity::Signature(_)
+    ));
+}
+
+#[test]
+fn github_documented_vector() {
+    // docs.github.com, "Validating webhook deliveries".
+    let request = headers(&[(
+        "x-hub-signature-256",
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+    )]);
+    verifier(Scheme::Github, &[b"It's a Secret to Everybody"])
+        .verify(&request, b"Hello, World!", NOW)
+        .unwrap();
+}
+
+#[test]
+fn slack_documented_vector() {
+    // api.slack.com "Verifying requests from Slack", as used in slack_sdk's own tests.
+    let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+    let request = headers(&[
+        (
+            "x-slack-signature",
+            "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+        ),
+        ("x-slack-request-timestamp", "1531420618"),
+    ]);
+    verifier(Scheme::Slack, &[b"8f742231b10e8888abcd99yyyzzz85a5"])
+        .verify(&request, body, 1531420618)
+        .unwrap();
+}
+
+#[test]
+fn standard_webhooks_spec_vector_and_svix_names() {
+    // The Standard Webhooks specification's example.
+    let body = br#"{"test": 2432232314}"#;
+    let secret = b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let signature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    let verifier = verifier(Scheme::StandardWebhooks, &[secret]);
+    let standard = headers(&[
+        ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+        ("webhook-timestamp", "1614265330"),
+        ("webhook-signature", signature),
+    ]);
+    let verified = verifier.verify(&standard, body, 1614265330).unwrap();
+    assert_eq!(
+        verified.identity(),
+        &DeliveryIdentity::SignedId("msg_p5jXN8AQM9LWM0D4loKWxJek".into())
+    );
+    let svix = headers(&[
+        ("svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+        ("svix-timestamp", "1614265330"),
+        ("svix-signature", &format!("v1a,ignored {signature}")),
+    ]);
+    verifier.verify(&svix, body, 1614265330).unwrap();
+}
+
+#[test]
+fn stripe_accepts_any_matching_v1_and_ignores_v0() {
+    // Computed independently with Python's hmac module over "1700000000." + body.
+    let good = "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";
+    let other = "00".repeat(32);
+    let request = headers(&[(
+        "stripe-signature",
+        &format!("t=1700000000,v1={other},v1={good},v0={other}"),
+    )]);
+    verifier(Scheme::Stripe, &[b"whsec_test_secret"])
+        .verify(&request, br#"{"id":"evt_1"}"#, NOW)
+        .unwrap();
+}
+
+#[test]
+fn shopify_accepts_base64_hmac_of_body() {
+    let request = headers(&[(
+        "x-shopify-hmac-sha256",
+        "xocA3LkeJ/RvNrkxep1EUtFHuj7rIoIqZYaLU26LyPQ=",
+    )]);
+    verifier(Scheme::Shopify, &[b"shpss_secret"])
+        .verify(&request, br#"{"id":1}"#, NOW)
+        .unwrap();
+}
+
+#[test]
+fn generic_hmac_sha512_hex_with_prefix() {
+    let scheme = Scheme::Hmac(GenericHmac {
+        header: HeaderName::from_static("x-signature"),
+        prefix: "sha512=".into(),
+        encoding: Encoding::Hex,
+        algorithm: Algorithm::Sha512,
+    });
+    let request = headers(&[(
+        "x-signature",
+        "sha512=4d948b89a71133e81eb5922b7a2eff649adc1a068cd29c8dd9650946f0e79977511f52e06933619416f70be91b7568c258a037a5d22cd64b00cbc9cab1f981a6",
+    )]);
+    verifier(scheme, &[b"k"])
+        .verify(&request, b"body", NOW)
+        .unwrap();
+}
+
+#[test]
+fn every_scheme_verifies_what_it_signs_and_refuses_a_changed_body() {
+    let generic = Scheme::Hmac(GenericHmac {
+        header: HeaderName::from_static("x-sig"),
+        prefix: String::new(),
+        encoding: Encoding::Base64,
+        algorithm: Algorithm::Sha256,
+    });
+    let schemes = [
+        (Scheme::Visma, b"secret".as_slice()),
+        (Scheme::Github, b"secret"),
+        (Scheme::Shopify, b"secret"),
+        (Scheme::Stripe, b"whsec_abc"),
+        (Scheme::Slack, b"secret"),
+        (Scheme::StandardWebhooks, b"whsec_c2VjcmV0LWJ5dGVz"),
+        (generic, b"secret"),
+    ];
+    for (scheme, secret) in schemes {
+        let verifier = verifier(scheme.clone(), &[secret]);
+        let key = scheme.key_from_secret(secret).unwrap();
+        let mut signed = HeaderMap::new();
+        for (name, value) in scheme.sign(&key, b"payload", NOW, "msg_1") {
+            signed.append(name, value);
+        }
+        verifier
+            .verify(&signed, b"payload", NOW)
+            .unwrap_or_else(|err| panic!("{}: {err}", scheme.name()));
+        assert_eq!(
+            verifier.verify(&signed, b"payload!", NOW).unwrap_err(),
+            Rejection::Mismatch,
+            "{}",
+            scheme.name()
+        );
+    }
+}
+
+#[test]
+fn any_configured_secret_verifies_during_rotation() {
+    let old: &[u8] = b"old-secret";
+    let new: &[u8] = b"new-secret";
+    let both = verifier(Scheme::Visma, &[new, old]);
+    for secret in [old, new] {
+        let key = Scheme::Visma.key_from_secret(secret).unwrap();
+        let mut signed = HeaderMap::new();
+        for (name, value) in Scheme::Visma.sign(&key, b"{}", NOW, "") {
+            signed.append(name, value);
+        }
+        both.verify(&signed, b"{}", NOW).unwrap();
+    }
+    let only_new = verifier(Scheme::Visma, &[new]);
+    let old_key = Scheme::Visma.key_from_secret(old).unwrap();
+    let mut signed_with_old = HeaderMap::new();
+    for (name, value) in Scheme::Visma.sign(&old_key, b"{}", NOW, "") {
+        signed_with_old.append(name, value);
+    }
+    assert_eq!(
+        only_new.verify(&signed_with_old, b"{}", NOW).unwrap_err(),
+        Rejection::Mismatch
+    );
+}
+
+#[test]
+fn streaming_in_chunks_equals_one_shot() {
+    let verifier = verifier(Scheme::Visma, &[b"k"]);
+    let key = Scheme::Visma.key_from_secret(b"k").unwrap();
+    let body: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+    let mut signed = HeaderMap::new();
+    for (name, value) in Scheme::Visma.sign(&key, &body, NOW, "") {
+        signed.append(name, value);
+    }
+    let mut verification = verifier.begin(&signed, NOW).unwrap();
+    for chunk in body.chunks(333) {
+        verification.update(chunk);
+    }
+    verification.finish().unwrap();
+}
+
+fn visma_rejection(value: Option<&[u8]>) -> Rejection {
+    let mut request = HeaderMap::new();
+    if let Some(value) = value {
+        request.insert(
+            "x-vwd-signature-v1",
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    verifier(Scheme::Visma, &[b"k"])
+        .verify(&request, b"{}", NOW)
+        .unwrap_err()
+}
+
+#[test]
+fn visma_refusals_name_the_failing_step() {
+    assert_eq!(
+        visma_rejection(None).kind(),
+        RejectionKind::MissingSignature
+    );
+    assert_eq!(
+        visma_rejection(Some(b"")).kind(),
+        RejectionKind::MissingSignature
+    );
+    assert!(matches!(
+        visma_rejection(Some(b"not base64!")),
+        Rejection::BadEncoding { .. }
+    ));
+    // Valid base64, unpadded: refused, Visma always pads.
+    assert!(matches!(
+        visma_rejection(Some(b"qRlDdf6luYFwk67vFQR9NLRO2aQCi7Iqlb+PZsDweG4")),
+        Rejection::BadEncoding { .. }
+    ));
+    assert!(matches!(
+        visma_rejection(Some(b"AAAA")),
+        Rejection::WrongLength {
+            expected: 32,
+            actual: 3,
+            ..
+        }
+    ));
+    assert!(matches!(
+        visma_rejection(Some(
+            "qRlDdf6luYFwk67vFQR9NLRO2aQCi7Iqlb+PZsDweG4=\u{e9}".as_bytes()
+        )),
+        Rejection::NotAscii { .. }
+    ));
+    assert_eq!(
+        visma_rejection(Some(b"qRlDdf6luYFwk67vFQR9NLRO2aQCi7Iqlb+PZsDweG4=")),
+        Rejection::Mismatch
+    );
+}
+
+#[test]
+fn duplicate_signature_headers_are_malformed() {
+    let request = headers(&[
+        (
+            "x-vwd-signature-v1",
+            "qRlDdf6luYFwk67vFQR9NLRO2aQCi7Iqlb+PZsDweG4=",
+        ),
+        (
+            "x-vwd-signature-v1",
+            "qRlDdf6luYFwk67vFQR9NLRO2aQCi7Iqlb+PZsDweG4=",
+        ),
+    ]);
+    let err = verifier(Scheme::Visma, &[b"k"])
+        .verify(&request, b"{}", NOW)
+        .unwrap_err();
+    assert!(matches!(err, Rejection::Duplicate { .. }));
+    assert_eq!(err.kind(), RejectionKind::MalformedSignature);
+}
+
+#[test]
+fn rejection_messages_never_contain_the_expected_signature() {
+    let key = Scheme::Visma.key_from_secret(b"k").unwrap();
+    let expected = Scheme::Visma.sign(&key, b"{}", NOW, "")[0]
+        .1
+        .to_str()
+        .unwrap()
+        .to_string();
+    let hex_expected = hex::encode(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &expected).unwrap(),
+    );
+    let err = visma_rejection(Some(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+    let text = format!("{err} {err:?}");
+    assert!(
+        !text.contains(&expected) && !text.contains(&hex_expected),
+        "{text}"
+    );
+}
+
+#[test]
+fn timestamps_outside_tolerance_are_stale_and_the_boundary_is_inclusive() {
+    let verifier = verifier(Scheme::Slack, &[b"s"]);
+    let key = Scheme::Slack.key_from_secret(b"s").unwrap();
+    let sign_at = |at: UnixSeconds| {
+        let mut map = HeaderMap::new();
+        for (name, value) in Scheme::Slack.sign(&key, b"x", at, "") {
+            map.append(name, value);
+        }
+        map
+    };
+    let tolerance = DEFAULT_TOLERANCE.as_secs() as i64;
+    verifier
+        .verify(&sign_at(NOW - tolerance), b"x", NOW)
+        .unwrap();
+    verifier
+        .verify(&sign_at(NOW + tolerance), b"x", NOW)
+        .unwrap();
+    for at in [NOW - tolerance - 1, NOW + tolerance + 1] {
+        let err = verifier.verify(&sign_at(at), b"x", NOW).unwrap_err();
+        assert_eq!(err.kind(), RejectionKind::StaleTimestamp, "{err}");
+    }
+}
+
+#[test]
+fn malformed_timestamps_and_formats_are_malformed() {
+    let cases: &[(Scheme, &[(&str, &str)])] = &[
+        (
+            Scheme::Slack,
+            &[
+                ("x-slack-signature", "v0=00"),
+                ("x-slack-request-timestamp", "12x"),
+            ],
+        ),
+        (Scheme::Stripe, &[("stripe-signature", "v1=00")]),
+        (Scheme::Stripe, &[("stripe-signature", "t=1700000000")]),
+        (Scheme::Github, &[("x-hub-signature-256", "sha1=00")]),
+        (
+            Scheme::StandardWebhooks,
+            &[
+                ("webhook-id", "m"),
+                ("webhook-timestamp", "1700000000"),
+                ("webhook-signature", "nocomma"),
+            ],
+        ),
+    ];
+    for (scheme, pairs) in cases {
+        let secret: &[u8] = if *scheme == Scheme::StandardWebhooks {
+            b"whsec_c2VjcmV0"
+        } else {
+            b"s"
+        };
+        let err = verifier(scheme.clone(), &[secret])
+            .verify(&headers(pairs), b"x", NOW)
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            RejectionKind::MalformedSignature,
+            "{}: {err}",
+            scheme.name()
+        );
+    }
+}
+
+#[test]
+fn standard_webhooks_secret_must_be_base64() {
+    assert!(
+        Scheme::StandardWebhooks
+            .key_from_secret(b"whsec_***")
+            .is_err()
+    );
+    assert!(
+        Scheme::StandardWebhooks
+            .key_from_secret(b"c2VjcmV0")
+            .is_ok()
+    );
+}

@@ -1,0 +1,207 @@
+//! TLS termination with rustls: TLS 1.2 and 1.3, ALPN `h2` and `http/1.1`, and a certificate
+//! that can be replaced while running.
+//!
+//! The certificate lives in a [`CertStore`] that rustls asks on every handshake; a reload
+//! swaps the `Arc` inside, so new handshakes get the new certificate and open connections
+//! keep theirs. A broken or mismatched pair never replaces a good one.
+
+use crate::config::TlsFiles;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::{Arc, RwLock};
+
+pub const ALPN_H2: &[u8] = b"h2";
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
+
+/// The crypto provider for every TLS use in hookwall.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A certificate and key as loaded, with its expiry for the metric.
+#[derive(Clone)]
+pub struct LoadedCert {
+    pub certified: Arc<CertifiedKey>,
+    /// `notAfter` of the leaf certificate, Unix seconds.
+    pub not_after: i64,
+}
+
+/// Loads and checks a PEM certificate chain and key. Errors name the file and the fix.
+pub fn load_pem_files(files: &TlsFiles) -> Result<LoadedCert, String> {
+    let cert_pem = std::fs::read(&files.cert_file).map_err(|err| {
+        format!(
+            "server.tls.cert_file: cannot read {}: {err}",
+            files.cert_file.display()
+        )
+    })?;
+    let key_pem = std::fs::read(&files.key_file).map_err(|err| {
+        format!(
+            "server.tls.key_file: cannot read {}: {err}",
+            files.key_file.display()
+        )
+    })?;
+    load_pem(&cert_pem, &key_pem).map_err(|err| {
+        format!(
+            "{err} (server.tls.cert_file = {}, server.tls.key_file = {})",
+            files.cert_file.display(),
+            files.key_file.display()
+        )
+    })
+}
+
+/// Builds a certified key from PEM bytes: the chain (leaf first) and its private key.
+pub fn load_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|err| format!("the certificate file is not valid PEM: {err}"))?;
+    if chain.is_empty() {
+        return Err(
+            "the certificate file holds no CERTIFICATE block; give the PEM chain, leaf first"
+                .into(),
+        );
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|err| {
+        format!("the key file holds no usable PRIVATE KEY block ({err}); give the PEM key of the certificate")
+    })?;
+    load_der(chain, key)
+}
+
+/// Builds a certified key from DER (the embedded default's generated certificate).
+pub fn load_der(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<LoadedCert, String> {
+    let not_after = x509_parser::parse_x509_certificate(&chain[0])
+        .map_err(|err| format!("the leaf certificate cannot be parsed: {err}"))?
+        .1
+        .validity()
+        .not_after
+        .timestamp();
+    let signing_key = provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|err| format!("the private key is not usable: {err}"))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified.keys_match().map_err(|err| {
+        format!(
+            "the private key does not belong to the certificate ({err}); give the matching pair"
+        )
+    })?;
+    Ok(LoadedCert {
+        certified: Arc::new(certified),
+        not_after,
+    })
+}
+
+/// The serving certificate, asked by rustls on every handshake.
+#[derive(Debug)]
+pub struct CertStore {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl CertStore {
+    pub fn new(certified: Arc<CertifiedKey>) -> Arc<CertStore> {
+        Arc::new(CertStore {
+            current: RwLock::new(certified),
+        })
+    }
+
+    /// New handshakes use `certified` from now on; open connections are not touched.
+    pub fn replace(&self, certified: Arc<CertifiedKey>) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = certified;
+    }
+
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+/// The rustls server config: TLS 1.3 and 1.2, ALPN h2 then http/1.1, stateless session
+/// tickets so returning senders resume cheaply.
+pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>, String> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|err| format!("TLS setup failed: {err}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(store);
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
+    config.ticketer = rustls::crypto::ring::Ticketer::new()
+        .map_err(|err| format!("TLS session tickets could not be set up: {err}"))?;
+    Ok(Arc::new(config))
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1, made at start (embedded default).
+pub fn self_signed_localhost() -> Result<LoadedCert, String> {
+    let generated = rcgen::generate_simple_self_signed(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ])
+    .map_err(|err| format!("could not generate a self-signed certificate: {err}"))?;
+    let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
+        .map_err(|err| format!("generated key unusable: {err}"))?;
+    load_der(vec![generated.cert.der().clone()], key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pem_pair(names: &[&str]) -> (String, String) {
+        let generated = rcgen::generate_simple_self_signed(
+            names.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        (generated.cert.pem(), generated.signing_key.serialize_pem())
+    }
+
+    #[test]
+    fn loads_a_matching_pair_and_reads_its_expiry() {
+        let (cert, key) = pem_pair(&["localhost"]);
+        let loaded = load_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert!(loaded.not_after > 1_700_000_000);
+    }
+
+    #[test]
+    fn refuses_a_key_of_another_certificate() {
+        let (cert, _) = pem_pair(&["localhost"]);
+        let (_, other_key) = pem_pair(&["localhost"]);
+        let err = load_pem(cert.as_bytes(), other_key.as_bytes())
+            .err()
+            .expect("mismatched pair must fail");
+        assert!(err.contains("does not belong"), "{err}");
+    }
+
+    #[test]
+    fn refuses_files_without_pem_blocks() {
+        let (_, key) = pem_pair(&["localhost"]);
+        let err = load_pem(b"not a certificate", key.as_bytes())
+            .err()
+            .expect("garbage must fail");
+        assert!(err.contains("no CERTIFICATE"), "{err}");
+    }
+
+    #[test]
+    fn store_replaces_the_certificate_for_new_lookups() {
+        let (cert_a, key_a) = pem_pair(&["a.example"]);
+        let (cert_b, key_b) = pem_pair(&["b.example"]);
+        let a = load_pem(cert_a.as_bytes(), key_a.as_bytes()).unwrap();
+        let b = load_pem(cert_b.as_bytes(), key_b.as_bytes()).unwrap();
+        let store = CertStore::new(a.certified.clone());
+        assert!(Arc::ptr_eq(&store.current(), &a.certified));
+        store.replace(b.certified.clone());
+        assert!(Arc::ptr_eq(&store.current(), &b.certified));
+    }
+}
