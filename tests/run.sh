@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# hookwall's test command (the one README gives): installs what the tests need, then runs
+# every test — unit, integration and end to end on loopback — and the deploy checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+.ci/install
+cargo test --all-targets
+if [ -x .ci/deploy-checks ]; then
+  .ci/deploy-checks
+fi
