@@ -24,6 +24,8 @@ pub const BUILD_INFO: &str = "hookwall_build_info";
 pub const CONNECTIONS_OPEN: &str = "hookwall_connections_open";
 pub const CONNECTIONS_TOTAL: &str = "hookwall_connections_total";
 pub const CONNECTIONS_REJECTED_TOTAL: &str = "hookwall_connections_rejected_total";
+pub const CONNECTIONS_EVICTED_TOTAL: &str = "hookwall_connections_evicted_total";
+pub const CONNECTIONS_IDLE_CLOSED_TOTAL: &str = "hookwall_connections_idle_closed_total";
 pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "hookwall_tls_handshake_failures_total";
 pub const PROTOCOL_ERRORS_TOTAL: &str = "hookwall_protocol_errors_total";
 pub const RELOADS_TOTAL: &str = "hookwall_reloads_total";
@@ -49,8 +51,12 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     pub connections_open: IntGauge,
     pub connections_total: IntCounter,
-    /// By reason: `max_connections`.
+    /// By reason: `max_connections` (every connection busy).
     pub connections_rejected: IntCounterVec,
+    /// Idle connections closed to make room for a new one at `limits.max_connections`.
+    pub connections_evicted: IntCounter,
+    /// Connections closed for sitting idle longer than `server.idle_timeout`.
+    pub connections_idle_closed: IntCounter,
     pub tls_handshake_failures: IntCounter,
     /// Requests hyper refused before hookwall saw them, by kind (parse, header_timeout, …).
     pub protocol_errors: IntCounterVec,
@@ -129,6 +135,16 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
+        let connections_evicted = IntCounter::new(
+            CONNECTIONS_EVICTED_TOTAL,
+            "Idle connections closed to make room for new ones at limits.max_connections.",
+        )
+        .expect("valid metric");
+        let connections_idle_closed = IntCounter::new(
+            CONNECTIONS_IDLE_CLOSED_TOTAL,
+            "Connections closed after server.idle_timeout without a request.",
+        )
+        .expect("valid metric");
         let tls_handshake_failures = IntCounter::new(
             TLS_HANDSHAKE_FAILURES_TOTAL,
             "TLS handshakes that failed or timed out.",
@@ -178,6 +194,8 @@ impl Metrics {
             Box::new(connections_open.clone()),
             Box::new(connections_total.clone()),
             Box::new(connections_rejected.clone()),
+            Box::new(connections_evicted.clone()),
+            Box::new(connections_idle_closed.clone()),
             Box::new(tls_handshake_failures.clone()),
             Box::new(protocol_errors.clone()),
             Box::new(reloads.clone()),
@@ -202,6 +220,8 @@ impl Metrics {
             connections_open,
             connections_total,
             connections_rejected,
+            connections_evicted,
+            connections_idle_closed,
             tls_handshake_failures,
             protocol_errors,
             reloads,

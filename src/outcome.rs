@@ -30,10 +30,12 @@ pub enum Outcome {
     DuplicateInFlight,
     /// Shadow mode: the signature failed but the request was forwarded anyway.
     ShadowForwarded,
+    /// Framing hookwall will not guess at: a transfer coding other than chunked.
+    InvalidRequest,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 16] = [
+    pub const ALL: [Outcome; 17] = [
         Outcome::Forwarded,
         Outcome::MissingSignature,
         Outcome::MalformedSignature,
@@ -50,6 +52,7 @@ impl Outcome {
         Outcome::Duplicate,
         Outcome::DuplicateInFlight,
         Outcome::ShadowForwarded,
+        Outcome::InvalidRequest,
     ];
 
     /// The metric label value.
@@ -71,6 +74,7 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::DuplicateInFlight => "duplicate_in_flight",
             Outcome::ShadowForwarded => "shadow_forwarded",
+            Outcome::InvalidRequest => "invalid_request",
         }
     }
 
@@ -87,7 +91,7 @@ impl Outcome {
             Outcome::UnmatchedRoute => StatusCode::NOT_FOUND,
             Outcome::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Outcome::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Outcome::BodyIncomplete => StatusCode::BAD_REQUEST,
+            Outcome::BodyIncomplete | Outcome::InvalidRequest => StatusCode::BAD_REQUEST,
             Outcome::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Outcome::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::SourceDenied => StatusCode::FORBIDDEN,
@@ -156,6 +160,7 @@ mod tests {
             (Outcome::SourceDenied, 403),
             (Outcome::Duplicate, 200),
             (Outcome::DuplicateInFlight, 409),
+            (Outcome::InvalidRequest, 400),
         ];
         for (outcome, status) in cases {
             assert_eq!(outcome.status().as_u16(), status, "{outcome:?}");

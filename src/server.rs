@@ -2,10 +2,11 @@
 //! the HTTP/2 preface) and each connection's part in a graceful drain.
 
 use crate::config;
+use crate::connections::{Activity, Admission, ConnectionTracker};
 use crate::linger::Lingering;
 use crate::metrics::Metrics;
 use crate::service::Proxy;
-use crate::shutdown::{ConnectionTracker, Phase};
+use crate::shutdown::Phase;
 use crate::tls::ALPN_H2;
 use http::Request;
 use hyper::body::Incoming;
@@ -59,35 +60,50 @@ pub async fn accept_loop(listener: TcpListener, context: Arc<ConnectionContext>)
             }
         };
         let max_connections = context.proxy.settings().limits.max_connections;
-        if context.connections.open() >= max_connections {
-            context
-                .metrics
-                .connections_rejected
-                .with_label_values(&["max_connections"])
-                .inc();
-            tracing::warn!(%peer, max_connections, "connection refused: limits.max_connections reached");
-            drop(stream);
-            continue;
-        }
-        let guard = context.connections.enter();
+        let guard = match context.connections.admit(max_connections) {
+            Admission::Accepted(guard) => guard,
+            Admission::AcceptedByEvicting(guard) => {
+                context.metrics.connections_evicted.inc();
+                guard
+            }
+            Admission::Refused => {
+                context
+                    .metrics
+                    .connections_rejected
+                    .with_label_values(&["max_connections"])
+                    .inc();
+                tracing::warn!(%peer, max_connections, "connection refused: limits.max_connections reached and none is idle");
+                drop(stream);
+                continue;
+            }
+        };
         context.metrics.connections_total.inc();
         let context = Arc::clone(&context);
         tokio::spawn(async move {
-            serve_connection(stream, peer, &context).await;
+            let activity = Arc::clone(&guard.activity);
+            serve_connection(stream, peer, &context, &activity).await;
             drop(guard);
         });
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, context: &ConnectionContext) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: &ConnectionContext,
+    activity: &Arc<Activity>,
+) {
     let _ = stream.set_nodelay(true);
     match &context.tls {
         Some(acceptor) => {
-            let handshake = tokio::time::timeout(
-                context.server.tls_handshake_timeout,
-                acceptor.accept(Lingering::new(stream)),
-            )
-            .await;
+            // Evicted (to make room) or timed out before the handshake completes: drop it.
+            let handshake = tokio::select! {
+                handshake = tokio::time::timeout(
+                    context.server.tls_handshake_timeout,
+                    acceptor.accept(Lingering::new(stream)),
+                ) => handshake,
+                _ = activity.evicted() => return,
+            };
             let tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
@@ -102,16 +118,18 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, context: &Connect
                 }
             };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(ALPN_H2);
-            serve_http(tls, peer, h2, context).await;
+            serve_http(tls, peer, h2, context, activity).await;
         }
         None => {
-            let sniffed = tokio::time::timeout(
-                context.server.header_read_timeout,
-                starts_with_h2_preface(&stream),
-            )
-            .await;
+            let sniffed = tokio::select! {
+                sniffed = tokio::time::timeout(
+                    context.server.header_read_timeout,
+                    starts_with_h2_preface(&stream),
+                ) => sniffed,
+                _ = activity.evicted() => return,
+            };
             match sniffed {
-                Ok(Ok(h2)) => serve_http(Lingering::new(stream), peer, h2, context).await,
+                Ok(Ok(h2)) => serve_http(Lingering::new(stream), peer, h2, context, activity).await,
                 _ => tracing::debug!(%peer, "connection closed before a request"),
             }
         }
@@ -138,14 +156,25 @@ async fn starts_with_h2_preface(stream: &TcpStream) -> std::io::Result<bool> {
     }
 }
 
-async fn serve_http<I>(io: I, peer: SocketAddr, h2: bool, context: &ConnectionContext)
-where
+async fn serve_http<I>(
+    io: I,
+    peer: SocketAddr,
+    h2: bool,
+    context: &ConnectionContext,
+    activity: &Arc<Activity>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let proxy = Arc::clone(&context.proxy);
+    let requests_activity = Arc::clone(activity);
     let service = service_fn(move |request: Request<Incoming>| {
         let proxy = Arc::clone(&proxy);
-        async move { Ok::<_, Infallible>(proxy.handle(request, peer).await) }
+        let busy = requests_activity.busy();
+        async move {
+            let response = proxy.handle(request, peer).await;
+            drop(busy);
+            Ok::<_, Infallible>(response)
+        }
     });
     let io = TokioIo::new(io);
     let limits = context.proxy.settings().limits.clone();
@@ -159,12 +188,8 @@ where
             .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
         // GOAWAY as soon as the drain starts: senders open new streams elsewhere while the
         // streams already sent here finish.
-        drive(
-            builder.serve_connection(io, service),
-            context,
-            Phase::Draining,
-        )
-        .await;
+        let connection = builder.serve_connection(io, service);
+        drive(connection, context, activity, Phase::Draining).await;
     } else {
         let mut builder = http1::Builder::new();
         builder
@@ -178,28 +203,45 @@ where
         // While draining, responses carry `Connection: close` (see `Proxy`); idle HTTP/1
         // connections are closed only when the listener stops, so a request already on its
         // way over a pooled connection is never cut off.
-        drive(
-            builder.serve_connection(io, service),
-            context,
-            Phase::Closing,
-        )
-        .await;
+        let connection = builder.serve_connection(io, service);
+        drive(connection, context, activity, Phase::Closing).await;
     }
 }
 
-/// Runs a connection to its end, starting its graceful shutdown when the drain reaches
-/// `shutdown_at`.
-async fn drive<C>(connection: C, context: &ConnectionContext, shutdown_at: Phase)
-where
+/// Runs a connection to its end. Its graceful shutdown (finish what is in flight, then
+/// close; GOAWAY on HTTP/2) starts when the drain reaches `shutdown_at`, when the connection
+/// is evicted to make room, or when it has been idle for `server.idle_timeout`.
+async fn drive<C>(
+    connection: C,
+    context: &ConnectionContext,
+    activity: &Arc<Activity>,
+    shutdown_at: Phase,
+) where
     C: GracefulConnection<Error = hyper::Error>,
 {
     let mut connection = std::pin::pin!(connection);
     let mut phase = context.phase.clone();
-    let result = tokio::select! {
-        result = connection.as_mut() => result,
-        _ = reached(&mut phase, shutdown_at) => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
+    let idle_timeout = context.server.idle_timeout;
+    let mut closing = false;
+    let result = loop {
+        let until_idle = idle_timeout.saturating_sub(activity.idle_for());
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            _ = reached(&mut phase, shutdown_at), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            _ = activity.evicted(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            _ = tokio::time::sleep(until_idle), if !closing => {
+                if activity.idle_for() >= idle_timeout {
+                    closing = true;
+                    context.metrics.connections_idle_closed.inc();
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
         }
     };
     if let Err(err) = result {
@@ -220,6 +262,24 @@ async fn reached(phase: &mut watch::Receiver<Phase>, target: Phase) {
     let _ = phase.wait_for(|phase| *phase >= target).await;
 }
 
+/// HTTP/2 errors hookwall raised against a misbehaving client (rapid reset, bad frames).
+fn http2_error_kind(err: &hyper::Error) -> Option<&'static str> {
+    let h2_error = std::error::Error::source(err)?.downcast_ref::<h2::Error>()?;
+    if h2_error.is_remote() {
+        // The client ended it; not something the client did wrong to us.
+        return None;
+    }
+    Some(match h2_error.reason()? {
+        h2::Reason::ENHANCE_YOUR_CALM => "http2_too_many_resets",
+        h2::Reason::PROTOCOL_ERROR => "http2_protocol_error",
+        h2::Reason::FLOW_CONTROL_ERROR => "http2_flow_control_error",
+        h2::Reason::FRAME_SIZE_ERROR => "http2_frame_size_error",
+        h2::Reason::COMPRESSION_ERROR => "http2_compression_error",
+        h2::Reason::NO_ERROR | h2::Reason::CANCEL => return None,
+        _ => "http2_other",
+    })
+}
+
 /// A closed set of labels for errors that mean the client sent something wrong.
 fn protocol_error_kind(err: &hyper::Error) -> Option<&'static str> {
     if err.is_parse_too_large() {
@@ -231,6 +291,6 @@ fn protocol_error_kind(err: &hyper::Error) -> Option<&'static str> {
     } else if err.is_incomplete_message() {
         Some("incomplete_message")
     } else {
-        None
+        http2_error_kind(err)
     }
 }

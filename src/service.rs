@@ -222,6 +222,11 @@ impl Proxy {
         let limits = &settings.limits;
         let (mut parts, mut body) = request.into_parts();
 
+        if let Some(problem) = framing_problem(&parts.headers) {
+            let response = response::refusal(Outcome::InvalidRequest, problem, None);
+            return refuse_unread(body, Outcome::InvalidRequest, response, problem);
+        }
+
         if let Some(allowed) = &route.allow_sources {
             let client = client_address(peer.ip(), &parts.headers, &settings.trusted_proxies);
             if !allowed.iter().any(|net| net.contains(&client)) {
@@ -404,6 +409,23 @@ impl Proxy {
     }
 }
 
+/// HTTP/1 framing hookwall refuses rather than guesses at: a transfer coding other than
+/// `chunked` (hyper decodes only chunked, so a `gzip, chunked` body would reach the signature
+/// check and the app still gzipped).
+///
+/// Content-Length together with Transfer-Encoding, the classic smuggling shape, never gets
+/// here: hyper handles it as RFC 9112 §6.3 tells an intermediary to — drops Content-Length,
+/// decodes the chunked body, and closes the connection after the response, so bytes hidden
+/// behind the chunked body can never be read as a second request.
+fn framing_problem(headers: &http::HeaderMap) -> Option<&'static str> {
+    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter().peekable();
+    codings.peek()?;
+    let only_chunked = codings
+        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+        .all(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+    (!only_chunked).then_some("a transfer coding other than chunked")
+}
+
 fn signature_refusal(route: &ActiveRoute, rejection: &Rejection) -> (Outcome, Response<ProxyBody>) {
     let outcome = Outcome::from(rejection.kind());
     (
@@ -449,5 +471,44 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.proxy.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.proxy.metrics.in_flight.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                http::HeaderName::try_from(*name).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn transfer_codings_other_than_chunked_are_framing_problems() {
+        let bad = [
+            vec![("transfer-encoding", "gzip, chunked")],
+            vec![("transfer-encoding", "identity")],
+            vec![
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "gzip"),
+            ],
+        ];
+        for case in bad {
+            assert!(framing_problem(&headers(&case)).is_some(), "{case:?}");
+        }
+        for good in [
+            vec![("content-length", "2")],
+            vec![("transfer-encoding", "chunked")],
+            vec![("transfer-encoding", "Chunked")],
+            vec![],
+        ] {
+            assert!(framing_problem(&headers(&good)).is_none(), "{good:?}");
+        }
     }
 }

@@ -7,8 +7,8 @@
 //! 3. requests in flight get `shutdown_grace` to finish;
 //! 4. exit, reporting how many connections had to be cut off (zero on a clean drain).
 
+use crate::connections::ConnectionTracker;
 use crate::service::Proxy;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -21,51 +21,6 @@ pub enum Phase {
     Draining,
     /// Not accepting; finishing what is in flight.
     Closing,
-}
-
-/// Counts open client connections and lets the drain wait for zero.
-pub struct ConnectionTracker {
-    open: watch::Sender<usize>,
-    metrics_gauge: prometheus::IntGauge,
-}
-
-/// Holds one connection's place in the count.
-pub struct ConnectionGuard {
-    tracker: Arc<ConnectionTracker>,
-}
-
-impl ConnectionTracker {
-    pub fn new(metrics_gauge: prometheus::IntGauge) -> Arc<ConnectionTracker> {
-        Arc::new(ConnectionTracker {
-            open: watch::Sender::new(0),
-            metrics_gauge,
-        })
-    }
-
-    pub fn open(&self) -> usize {
-        *self.open.borrow()
-    }
-
-    pub fn enter(self: &Arc<Self>) -> ConnectionGuard {
-        self.open.send_modify(|open| *open += 1);
-        self.metrics_gauge.inc();
-        ConnectionGuard {
-            tracker: Arc::clone(self),
-        }
-    }
-
-    /// Waits until no connection is open.
-    pub async fn all_closed(&self) {
-        let mut open = self.open.subscribe();
-        let _ = open.wait_for(|open| *open == 0).await;
-    }
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.tracker.open.send_modify(|open| *open -= 1);
-        self.tracker.metrics_gauge.dec();
-    }
 }
 
 /// Whether `/readyz` says ready: set once listening, cleared when the drain starts.

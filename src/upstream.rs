@@ -109,6 +109,10 @@ impl UpstreamClient {
             headers.insert(header::HOST, host);
         }
         copy_end_to_end_headers(&parts.headers, &mut headers);
+        // The length of what is actually sent; the sender's own value stays in its place.
+        if headers.contains_key(header::CONTENT_LENGTH) || !body.is_empty() {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
 
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = parts.method;
@@ -389,8 +393,9 @@ mod tests {
             "http://127.0.0.1:9/webhooks/visma/x?a=1&b=%2F"
         );
         let names: Vec<&str> = request.headers().keys().map(|n| n.as_str()).collect();
-        assert_eq!(names, ["host", "x-one"]);
+        assert_eq!(names, ["host", "x-one", "content-length"]);
         assert_eq!(request.headers()["host"], "hooks.example.com");
+        assert_eq!(request.headers()["content-length"], "2");
         assert_eq!(request.version(), Version::HTTP_11);
     }
 }

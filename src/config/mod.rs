@@ -45,6 +45,9 @@ pub const DEFAULT_MAX_HEADERS: usize = 64;
 pub const DEFAULT_MAX_H2_STREAMS: u32 = 100;
 /// Slowloris bound; for HTTP/1 it also closes keep-alive connections idle this long.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// An HTTP/2 connection with no request for this long is closed (GOAWAY). (Idle HTTP/1
+/// connections already close after `header_read_timeout`.)
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Long enough for Kubernetes to take the pod out of the Service's endpoints.
 pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::from_secs(5);
@@ -98,6 +101,7 @@ pub struct Server {
     pub shutdown_grace: Duration,
     pub tls_handshake_timeout: Duration,
     pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
     pub reload_interval: Duration,
     /// Peers whose `X-Forwarded-For` is believed when checking `allow_sources`.
     pub trusted_proxies: Vec<IpNet>,
@@ -264,6 +268,8 @@ impl Config {
                 DEFAULT_HEADER_READ_TIMEOUT,
             )
             .map_err(|m| invalid("server.header_read_timeout", m))?,
+            idle_timeout: positive(raw.server.idle_timeout, DEFAULT_IDLE_TIMEOUT)
+                .map_err(|m| invalid("server.idle_timeout", m))?,
             reload_interval: positive(raw.server.reload_interval, DEFAULT_RELOAD_INTERVAL)
                 .map_err(|m| invalid("server.reload_interval", m))?,
             trusted_proxies: parse_cidrs(raw.server.trusted_proxies.unwrap_or_default())

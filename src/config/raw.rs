@@ -39,6 +39,8 @@ pub struct RawServer {
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub header_read_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize")]
+    pub idle_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
     pub reload_interval: Option<Duration>,
     pub trusted_proxies: Option<Vec<String>>,
     pub allow_sources: Option<Vec<String>>,
