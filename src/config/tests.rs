@@ -286,3 +286,49 @@ fn load_names_a_missing_file() {
         .to_string();
     assert!(err.contains("/nonexistent/hookwall.toml"), "{err}");
 }
+
+#[test]
+fn the_example_config_parses_and_states_the_real_defaults() {
+    let example = include_str!("../../deploy/hookwall.example.toml");
+    let config = parse(example).expect("deploy/hookwall.example.toml is valid");
+    let defaults = parse(MINIMAL).unwrap();
+    // The example spells out every default; it must not drift from the code.
+    assert_eq!(config.server.listen, defaults.server.listen);
+    assert_eq!(config.server.shutdown_delay, defaults.server.shutdown_delay);
+    assert_eq!(config.server.shutdown_grace, defaults.server.shutdown_grace);
+    assert_eq!(
+        config.server.tls_handshake_timeout,
+        defaults.server.tls_handshake_timeout
+    );
+    assert_eq!(
+        config.server.header_read_timeout,
+        defaults.server.header_read_timeout
+    );
+    assert_eq!(config.server.idle_timeout, defaults.server.idle_timeout);
+    assert_eq!(
+        config.server.reload_interval,
+        defaults.server.reload_interval
+    );
+    assert_eq!(config.admin.listen, defaults.admin.listen);
+    assert_eq!(config.upstream, defaults.upstream);
+    let (example_limits, default_limits) = (&config.limits, &defaults.limits);
+    assert_eq!(example_limits.max_body_bytes, default_limits.max_body_bytes);
+    assert_eq!(
+        example_limits.body_read_timeout,
+        default_limits.body_read_timeout
+    );
+    assert_eq!(
+        example_limits.max_connections,
+        default_limits.max_connections
+    );
+    assert_eq!(example_limits.max_in_flight, default_limits.max_in_flight);
+    assert_eq!(
+        example_limits.max_header_bytes,
+        default_limits.max_header_bytes
+    );
+    assert_eq!(example_limits.max_headers, default_limits.max_headers);
+    assert_eq!(example_limits.max_h2_streams, default_limits.max_h2_streams);
+    assert_eq!(config.log.format, defaults.log.format);
+    assert_eq!(config.log.level, defaults.log.level);
+    assert_eq!(config.routes[0].mode, defaults.routes[0].mode);
+}
