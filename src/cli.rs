@@ -185,7 +185,7 @@ async fn run_async(args: RunArgs, file_config: Option<Config>) -> ExitCode {
     if let Some(admin) = args.admin_listen {
         config.admin.listen = admin;
     }
-    logging::init(&config.log);
+    let _log_writer = logging::init(&config.log);
 
     let running = match crate::start(config, certificate).await {
         Ok(running) => running,
