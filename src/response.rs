@@ -80,10 +80,14 @@ pub fn refusal(outcome: Outcome, message: &str, reason: Option<&str>) -> Respons
 pub fn unauthorized(scheme: &Scheme, rejection: &Rejection) -> Response<ProxyBody> {
     let outcome = Outcome::from(rejection.kind());
     let mut response = refusal(outcome, &rejection.to_string(), Some(rejection.code()));
+    // The header the rejection concerns (e.g. svix-signature), else the scheme's own.
+    let header = rejection
+        .header()
+        .cloned()
+        .unwrap_or_else(|| scheme.signature_header());
     let challenge = format!(
-        "Signature realm=\"hookwall\", scheme=\"{}\", header=\"{}\"",
+        "Signature realm=\"hookwall\", scheme=\"{}\", header=\"{header}\"",
         scheme.name(),
-        scheme.signature_header()
     );
     if let Ok(value) = HeaderValue::try_from(challenge) {
         response

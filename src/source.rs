@@ -14,20 +14,20 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNe
     if !is_trusted(&peer) {
         return peer;
     }
-    let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .collect();
-    for entry in entries.iter().rev() {
-        match entry.parse::<IpAddr>().map(canonical) {
-            Ok(ip) if !is_trusted(&ip) => return ip,
-            Ok(_) => continue,
-            // Everything left of an unparsable entry is unverifiable: fall back to the peer,
-            // which a source allowlist will not contain (deny by default).
-            Err(_) => break,
+    // Walk from the right: the nearest hops first. A line that is not visible ASCII, or an
+    // entry that is not an address, ends the walk: everything left of it is unverifiable,
+    // so fall back to the peer, which a source allowlist will not contain (deny by default).
+    let lines: Vec<&http::HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
+    for line in lines.into_iter().rev() {
+        let Ok(text) = line.to_str() else {
+            return peer;
+        };
+        for entry in text.rsplit(',').map(str::trim) {
+            match entry.parse::<IpAddr>().map(canonical) {
+                Ok(ip) if !is_trusted(&ip) => return ip,
+                Ok(_) => continue,
+                Err(_) => return peer,
+            }
         }
     }
     peer
@@ -84,6 +84,38 @@ mod tests {
             &nets(&["10.0.0.0/8"]),
         );
         assert_eq!(ip, "10.0.0.5".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_non_ascii_line_ends_the_walk_instead_of_being_skipped() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-forwarded-for", HeaderValue::from_static("18.202.121.26"));
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes("\u{e9}t\u{e9}, 10.0.0.9".as_bytes()).unwrap(),
+        );
+        let ip = client_address(
+            "10.0.0.5".parse().unwrap(),
+            &headers,
+            &nets(&["10.0.0.0/8"]),
+        );
+        assert_eq!(ip, "10.0.0.5".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn several_lines_are_one_list_read_from_the_right() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 2.2.2.2"),
+        );
+        headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.8"));
+        let ip = client_address(
+            "10.0.0.5".parse().unwrap(),
+            &headers,
+            &nets(&["10.0.0.0/8"]),
+        );
+        assert_eq!(ip, "2.2.2.2".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -321,7 +321,10 @@ pub(crate) fn single_header<'a>(
 /// Parses a decimal Unix timestamp header value and checks it against `now`.
 ///
 /// `tolerance` is inclusive: a delivery exactly `tolerance` seconds old is accepted, one
-/// second more is stale — the boundary Stripe, Slack and Standard Webhooks all use.
+/// second more is stale — the boundary Stripe, Slack and Standard Webhooks all use. Future
+/// timestamps are refused the same way, as Slack and Standard Webhooks do; Stripe's own
+/// libraries accept any future timestamp, hookwall does not (a replay window should not
+/// depend on the sender's clock running slow).
 pub(crate) fn check_timestamp(
     header: &HeaderName,
     text: &str,

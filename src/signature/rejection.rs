@@ -33,13 +33,21 @@ pub enum Rejection {
     },
     #[error("the {header} header is not a Unix timestamp in seconds")]
     BadTimestamp { header: HeaderName },
-    #[error("the {header} timestamp is {age_seconds} s from now, outside the tolerance")]
+    #[error("the {header} timestamp is {}, outside the tolerance", describe_age(*age_seconds))]
     StaleTimestamp {
         header: HeaderName,
         age_seconds: i64,
     },
     #[error("the signature does not match the body")]
     Mismatch,
+}
+
+fn describe_age(age_seconds: i64) -> String {
+    if age_seconds < 0 {
+        format!("{} s in the future", age_seconds.unsigned_abs())
+    } else {
+        format!("{age_seconds} s old")
+    }
 }
 
 /// The metric-level grouping of a [`Rejection`].
@@ -63,6 +71,22 @@ impl Rejection {
             | Rejection::BadTimestamp { .. } => RejectionKind::MalformedSignature,
             Rejection::StaleTimestamp { .. } => RejectionKind::StaleTimestamp,
             Rejection::Mismatch => RejectionKind::BadSignature,
+        }
+    }
+
+    /// The header the rejection is about, where there is one.
+    pub fn header(&self) -> Option<&HeaderName> {
+        match self {
+            Rejection::Missing { header }
+            | Rejection::Empty { header }
+            | Rejection::Duplicate { header }
+            | Rejection::NotAscii { header }
+            | Rejection::BadEncoding { header, .. }
+            | Rejection::WrongLength { header, .. }
+            | Rejection::BadFormat { header, .. }
+            | Rejection::BadTimestamp { header }
+            | Rejection::StaleTimestamp { header, .. } => Some(header),
+            Rejection::Mismatch => None,
         }
     }
 

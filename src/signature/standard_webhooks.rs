@@ -10,7 +10,8 @@ use super::{
     Encoding, Expectation, MacKey, Rejection, UnixSeconds, check_timestamp, single_header,
 };
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub static SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
@@ -21,12 +22,19 @@ static SVIX_ID: HeaderName = HeaderName::from_static("svix-id");
 static SVIX_TIMESTAMP: HeaderName = HeaderName::from_static("svix-timestamp");
 const SECRET_PREFIX: &[u8] = b"whsec_";
 const MAX_SIGNATURES: usize = 8;
-/// The spec bounds ids; a longer one is not a real delivery id.
+/// hookwall's own bound (the spec sets none): ids are short, like `msg_…`; a longer one only
+/// bloats the duplicate-suppression memory.
 const MAX_ID_LEN: usize = 256;
+
+/// Standard base64, padded or not: the Python reference library pads secrets itself.
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 pub(super) fn decode_secret(secret: &[u8]) -> Result<Vec<u8>, String> {
     let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
-    STANDARD.decode(encoded).map_err(|_| {
+    SECRET_BASE64.decode(encoded).map_err(|_| {
         "a standard-webhooks secret is base64 after an optional \"whsec_\" prefix".to_string()
     })
 }
@@ -53,6 +61,10 @@ pub(super) fn expectation(
     }
 
     let mut offered = Vec::new();
+    let mut v1_entries = 0;
+    // The spec says to try each signature until one matches: an undecodable entry is one
+    // that cannot match, and only makes the header malformed when none decodes.
+    let mut undecodable = None;
     for entry in text.split(' ').filter(|entry| !entry.is_empty()) {
         let Some((version, encoded)) = entry.split_once(',') else {
             return Err(Rejection::BadFormat {
@@ -63,19 +75,23 @@ pub(super) fn expectation(
         if version != "v1" {
             continue;
         }
-        if offered.len() == MAX_SIGNATURES {
+        v1_entries += 1;
+        if v1_entries > MAX_SIGNATURES {
             return Err(Rejection::BadFormat {
                 header: signature_name.clone(),
                 detail: "too many v1 signatures",
             });
         }
-        offered.push(Encoding::Base64.decode_tag(signature_name, encoded, 32)?);
+        match Encoding::Base64.decode_tag(signature_name, encoded, 32) {
+            Ok(tag) => offered.push(tag),
+            Err(rejection) => undecodable = Some(rejection),
+        }
     }
     if offered.is_empty() {
-        return Err(Rejection::BadFormat {
+        return Err(undecodable.unwrap_or_else(|| Rejection::BadFormat {
             header: signature_name.clone(),
             detail: "no v1 signature",
-        });
+        }));
     }
     check_timestamp(timestamp_name, timestamp, now, tolerance)?;
     Ok(Expectation {

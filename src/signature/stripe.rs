@@ -22,6 +22,10 @@ pub(super) fn expectation(
     let text = single_header(headers, &SIGNATURE)?;
     let mut timestamp = None;
     let mut offered = Vec::new();
+    let mut v1_entries = 0;
+    // Like Stripe's libraries, an undecodable v1 entry is just one that cannot match; it
+    // only makes the header malformed when no v1 entry decodes at all.
+    let mut undecodable = None;
     for item in text.split(',') {
         let Some((key, value)) = item.trim().split_once('=') else {
             continue;
@@ -29,17 +33,21 @@ pub(super) fn expectation(
         match key {
             "t" if timestamp.is_none() => timestamp = Some(value),
             "v1" => {
-                if offered.len() == MAX_SIGNATURES {
+                v1_entries += 1;
+                if v1_entries > MAX_SIGNATURES {
                     return Err(bad_format("too many v1 signatures"));
                 }
-                offered.push(Encoding::Hex.decode_tag(&SIGNATURE, value, 32)?);
+                match Encoding::Hex.decode_tag(&SIGNATURE, value, 32) {
+                    Ok(tag) => offered.push(tag),
+                    Err(rejection) => undecodable = Some(rejection),
+                }
             }
             _ => {}
         }
     }
     let timestamp = timestamp.ok_or_else(|| bad_format("no t= timestamp"))?;
     if offered.is_empty() {
-        return Err(bad_format("no v1= signature"));
+        return Err(undecodable.unwrap_or_else(|| bad_format("no v1= signature")));
     }
     check_timestamp(&SIGNATURE, timestamp, now, tolerance)?;
     Ok(Expectation {

@@ -436,3 +436,69 @@ fn standard_webhooks_secret_must_be_base64() {
             .is_ok()
     );
 }
+
+#[test]
+fn an_undecodable_entry_next_to_a_valid_one_does_not_refuse_the_delivery() {
+    let good = "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";
+    for header in [
+        format!("t=1700000000,v1={good},v1=bad_signature"),
+        format!("t=1700000000,v1=bad_signature,v1={good}"),
+    ] {
+        let request = headers(&[("stripe-signature", &header)]);
+        verifier(Scheme::Stripe, &[b"whsec_test_secret"])
+            .verify(&request, br#"{"id":"evt_1"}"#, NOW)
+            .unwrap();
+    }
+    let only_bad = headers(&[("stripe-signature", "t=1700000000,v1=bad_signature")]);
+    let err = verifier(Scheme::Stripe, &[b"whsec_test_secret"])
+        .verify(&only_bad, b"{}", NOW)
+        .unwrap_err();
+    assert_eq!(err.kind(), RejectionKind::MalformedSignature);
+
+    let body = br#"{"test": 2432232314}"#;
+    let request = headers(&[
+        ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+        ("webhook-timestamp", "1614265330"),
+        (
+            "webhook-signature",
+            "v1,!!notbase64!! v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        ),
+    ]);
+    verifier(
+        Scheme::StandardWebhooks,
+        &[b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    )
+    .verify(&request, body, 1614265330)
+    .unwrap();
+}
+
+#[test]
+fn standard_webhooks_secrets_may_omit_base64_padding() {
+    let padded = Scheme::StandardWebhooks
+        .key_from_secret(b"whsec_c2VjcmV0LWI=")
+        .unwrap();
+    let unpadded = Scheme::StandardWebhooks
+        .key_from_secret(b"whsec_c2VjcmV0LWI")
+        .unwrap();
+    assert_eq!(
+        padded.tag_of(&[b"x"]).as_bytes(),
+        unpadded.tag_of(&[b"x"]).as_bytes()
+    );
+}
+
+#[test]
+fn stale_messages_say_old_or_future() {
+    let old = Rejection::StaleTimestamp {
+        header: HeaderName::from_static("webhook-timestamp"),
+        age_seconds: 400,
+    };
+    let future = Rejection::StaleTimestamp {
+        header: HeaderName::from_static("webhook-timestamp"),
+        age_seconds: -400,
+    };
+    assert!(old.to_string().contains("400 s old"), "{old}");
+    assert!(
+        future.to_string().contains("400 s in the future"),
+        "{future}"
+    );
+}
