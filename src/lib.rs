@@ -88,7 +88,7 @@ pub async fn start(
     let tls_enabled = loaded.is_some();
     let (acceptor, cert_store) = match loaded {
         Some(loaded) => {
-            metrics.tls_cert_expiry.set(loaded.not_after as f64);
+            metrics.set_tls_cert_expiry(loaded.not_after);
             let store = tls::CertStore::new(loaded.certified);
             let server_config = tls::server_config(Arc::clone(&store)).map_err(StartError::Tls)?;
             (

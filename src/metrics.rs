@@ -29,6 +29,7 @@ pub const CONNECTIONS_IDLE_CLOSED_TOTAL: &str = "hookwall_connections_idle_close
 pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "hookwall_tls_handshake_failures_total";
 pub const PROTOCOL_ERRORS_TOTAL: &str = "hookwall_protocol_errors_total";
 pub const RELOADS_TOTAL: &str = "hookwall_reloads_total";
+pub const RELOAD_LAST_SUCCESS: &str = "hookwall_reload_last_success";
 pub const TLS_CERT_EXPIRY: &str = "hookwall_tls_cert_expiry_timestamp_seconds";
 pub const SHADOW_VERDICTS_TOTAL: &str = "hookwall_shadow_verdicts_total";
 pub const DEDUPE_ENTRIES: &str = "hookwall_dedupe_entries";
@@ -39,6 +40,24 @@ const DURATION_BUCKETS: &[f64] = &[
 ];
 
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// What can be reloaded: the certificate pair, the config file (or SIGHUP), a secret file.
+pub const RELOAD_KINDS: [&str; 3] = ["tls", "config", "secrets"];
+
+/// The `kind` labels of `hookwall_protocol_errors_total` (see `server::protocol_error_kind`).
+/// Created at zero so that a first error is an increase Prometheus can see.
+pub const PROTOCOL_ERROR_KINDS: [&str; 10] = [
+    "malformed_request",
+    "header_too_large",
+    "header_timeout",
+    "incomplete_message",
+    "http2_too_many_resets",
+    "http2_protocol_error",
+    "http2_flow_control_error",
+    "http2_frame_size_error",
+    "http2_compression_error",
+    "http2_other",
+];
 
 pub struct Metrics {
     registry: Registry,
@@ -61,8 +80,12 @@ pub struct Metrics {
     /// Requests hyper refused before hookwall saw them, by kind (parse, header_timeout, …).
     pub protocol_errors: IntCounterVec,
     /// By kind (`tls`, `config`, `secrets`) and result (`success`, `failure`).
-    pub reloads: IntCounterVec,
-    pub tls_cert_expiry: Gauge,
+    reloads: IntCounterVec,
+    /// 1 while the last reload of a kind succeeded (or none was needed), 0 after a failure.
+    reload_last_success: IntGaugeVec,
+    /// Registered only once TLS is on, so plain-HTTP setups do not show an expiry of 0.
+    tls_cert_expiry: Gauge,
+    tls_cert_expiry_registered: std::sync::Once,
 }
 
 impl Default for Metrics {
@@ -166,6 +189,14 @@ impl Metrics {
             &["kind", "result"],
         )
         .expect("valid metric");
+        let reload_last_success = IntGaugeVec::new(
+            Opts::new(
+                RELOAD_LAST_SUCCESS,
+                "1 if the last reload of this kind succeeded, 0 if it failed (the previous one still runs).",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
         let tls_cert_expiry = Gauge::new(
             TLS_CERT_EXPIRY,
             "When the serving certificate expires (Unix seconds).",
@@ -199,14 +230,24 @@ impl Metrics {
             Box::new(tls_handshake_failures.clone()),
             Box::new(protocol_errors.clone()),
             Box::new(reloads.clone()),
-            Box::new(tls_cert_expiry.clone()),
+            Box::new(reload_last_success.clone()),
             Box::new(build_info),
         ] {
             registry
                 .register(collector)
                 .expect("metric names are unique");
         }
+        // Series that alerts watch exist from the start, at zero (or 1 for "last reload
+        // succeeded"): a counter that first appears at 1 shows no increase in Prometheus.
         connections_rejected.with_label_values(&["max_connections"]);
+        for kind in PROTOCOL_ERROR_KINDS {
+            protocol_errors.with_label_values(&[kind]);
+        }
+        for kind in RELOAD_KINDS {
+            reloads.with_label_values(&[kind, "success"]);
+            reloads.with_label_values(&[kind, "failure"]);
+            reload_last_success.with_label_values(&[kind]).set(1);
+        }
 
         let metrics = Metrics {
             registry,
@@ -225,7 +266,9 @@ impl Metrics {
             tls_handshake_failures,
             protocol_errors,
             reloads,
+            reload_last_success,
             tls_cert_expiry,
+            tls_cert_expiry_registered: std::sync::Once::new(),
         };
         // Unmatched requests have their own label; create its series up front.
         metrics.route(UNMATCHED_ROUTE);
@@ -253,11 +296,25 @@ impl Metrics {
         }
     }
 
-    /// Records one reload attempt.
+    /// Records one reload attempt of a kind from [`RELOAD_KINDS`].
     pub fn reload(&self, kind: &str, ok: bool) {
         self.reloads
             .with_label_values(&[kind, if ok { "success" } else { "failure" }])
             .inc();
+        self.reload_last_success
+            .with_label_values(&[kind])
+            .set(i64::from(ok));
+    }
+
+    /// Sets the serving certificate's expiry (Unix seconds), exposing the gauge from the
+    /// first call on.
+    pub fn set_tls_cert_expiry(&self, not_after: i64) {
+        self.tls_cert_expiry_registered.call_once(|| {
+            self.registry
+                .register(Box::new(self.tls_cert_expiry.clone()))
+                .expect("registered once");
+        });
+        self.tls_cert_expiry.set(not_after as f64);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -150,7 +150,7 @@ impl Reloader {
         match tls::load_pem_files(files) {
             Ok(loaded) => {
                 store.replace(loaded.certified);
-                self.metrics.tls_cert_expiry.set(loaded.not_after as f64);
+                self.metrics.set_tls_cert_expiry(loaded.not_after);
                 self.metrics.reload("tls", true);
                 tracing::info!(
                     cert_file = %files.cert_file.display(),
