@@ -294,7 +294,14 @@ impl SchemeArgs {
         Ok(Scheme::Hmac(GenericHmac {
             header: HeaderName::try_from(header)
                 .map_err(|_| format!("--hmac-header {header:?} is not a header name"))?,
-            prefix: self.hmac_prefix.clone(),
+            prefix: if self.hmac_prefix.bytes().all(|b| b.is_ascii_graphic()) {
+                self.hmac_prefix.clone()
+            } else {
+                return Err(format!(
+                    "--hmac-prefix {:?} must be visible ASCII without spaces",
+                    self.hmac_prefix
+                ));
+            },
             encoding: match self.hmac_encoding.as_str() {
                 "hex" => Encoding::Hex,
                 "base64" => Encoding::Base64,
@@ -349,7 +356,7 @@ fn sign(args: SignArgs) -> ExitCode {
         let key = args.scheme.key(&scheme)?;
         let body = args.scheme.body()?;
         let id = args.id.clone().unwrap_or_else(random_message_id);
-        let headers = scheme.sign(&key, &body, args.scheme.now(), &id);
+        let headers = scheme.sign(&key, &body, args.scheme.now(), &id)?;
         Ok(headers
             .iter()
             .map(|(name, value)| format!("{name}: {}\n", value.to_str().unwrap_or_default()))

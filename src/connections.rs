@@ -7,7 +7,7 @@
 //! connection is busy is the newcomer refused.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{Notify, watch};
@@ -15,6 +15,10 @@ use tokio::sync::{Notify, watch};
 /// One connection's activity, shared by its task and its requests.
 pub struct Activity {
     active_requests: AtomicUsize,
+    /// Whether any request has started on this connection.
+    served: AtomicBool,
+    /// Chosen to make room: never chosen (or counted) twice.
+    evicting: AtomicBool,
     /// Milliseconds since the tracker's epoch when the connection last became idle.
     idle_since_ms: AtomicU64,
     epoch: Instant,
@@ -25,6 +29,8 @@ impl Activity {
     fn new(epoch: Instant) -> Activity {
         Activity {
             active_requests: AtomicUsize::new(0),
+            served: AtomicBool::new(false),
+            evicting: AtomicBool::new(false),
             idle_since_ms: AtomicU64::new(epoch.elapsed().as_millis() as u64),
             epoch,
             evict: Notify::new(),
@@ -34,6 +40,7 @@ impl Activity {
     /// Marks a request in progress until the returned guard is dropped.
     pub fn busy(self: &Arc<Self>) -> Busy {
         self.active_requests.fetch_add(1, Ordering::AcqRel);
+        self.served.store(true, Ordering::Release);
         Busy {
             activity: Arc::clone(self),
         }
@@ -41,6 +48,11 @@ impl Activity {
 
     pub fn is_idle(&self) -> bool {
         self.active_requests.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether a request has ever started here (a fresh connection has sent none yet).
+    pub fn has_served(&self) -> bool {
+        self.served.load(Ordering::Acquire)
     }
 
     /// How long the connection has been idle (zero while a request is in progress).
@@ -116,12 +128,15 @@ impl ConnectionTracker {
         let mut registry = self.lock();
         let mut evicted = false;
         if registry.len() >= max_connections {
+            // Connections already asked to go still hold a place until their task ends
+            // (a moment); they are not asked again.
             let longest_idle = registry
                 .values()
-                .filter(|activity| activity.is_idle())
+                .filter(|activity| activity.is_idle() && !activity.evicting.load(Ordering::Acquire))
                 .max_by_key(|activity| activity.idle_for());
             match longest_idle {
                 Some(activity) => {
+                    activity.evicting.store(true, Ordering::Release);
                     // `notify_one` stores a permit, so a connection not yet waiting still sees it.
                     activity.evict.notify_one();
                     evicted = true;
@@ -201,6 +216,21 @@ mod tests {
             .await
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_connection_is_evicted_once_and_then_the_next_idle_one() {
+        let tracker = tracker();
+        let first = accepted(tracker.admit(1));
+        let second = accepted(tracker.admit(1));
+        assert!(first.activity.evicting.load(Ordering::Acquire));
+        // `first` has not closed yet; the next newcomer evicts `second`, not `first` again.
+        let _third = accepted(tracker.admit(1));
+        assert!(second.activity.evicting.load(Ordering::Acquire));
+        assert_eq!(tracker.open(), 3);
+        drop(first);
+        drop(second);
+        assert_eq!(tracker.open(), 1);
     }
 
     #[test]

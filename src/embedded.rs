@@ -78,7 +78,9 @@ pub fn banner(setup: &EmbeddedSetup, proxy: SocketAddr, admin: SocketAddr) -> St
     let key = Scheme::Visma
         .key_from_secret(setup.secret.as_bytes())
         .expect("visma keys are any bytes");
-    let headers = Scheme::Visma.sign(&key, SAMPLE_BODY.as_bytes(), 0, "");
+    let headers = Scheme::Visma
+        .sign(&key, SAMPLE_BODY.as_bytes(), 0, "")
+        .expect("a Visma signature is base64");
     let (name, value) = &headers[0];
     let url = format!("https://{proxy}{ROUTE_PATH}");
     let secret_line = if setup.secret_generated {

@@ -121,7 +121,7 @@ pub async fn start(
         .local_addr()
         .expect("bound socket has an address");
 
-    let proxy = Arc::new(Proxy::new(&config, Arc::clone(&metrics)));
+    let proxy = Arc::new(Proxy::new(&config, Arc::clone(&metrics)).with_tls(tls_enabled));
     let readiness = Arc::new(Readiness::default());
     let (phase, phase_watch) = watch::channel(Phase::Serving);
     let connections = ConnectionTracker::new(metrics.connections_open.clone());

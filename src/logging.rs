@@ -14,8 +14,10 @@ use tracing_subscriber::EnvFilter;
 /// still queued.
 pub fn init(log: &Log) -> Option<WorkerGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // Dependencies speak at warn; hookwall at the configured level.
-        EnvFilter::new(format!("warn,hookwall={}", log.level))
+        // Dependencies speak at warn; hookwall at the configured level. rustls warns about
+        // every client that sends an IP address as its server name, which any client can do
+        // at will: only its errors are kept.
+        EnvFilter::new(format!("warn,rustls=error,hookwall={}", log.level))
     });
     let terminal = std::io::stdout().is_terminal();
     let json = match log.format {

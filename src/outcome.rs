@@ -32,10 +32,12 @@ pub enum Outcome {
     ShadowForwarded,
     /// Framing hookwall will not guess at: a transfer coding other than chunked.
     InvalidRequest,
+    /// More header fields than `limits.max_headers` (HTTP/2; hyper refuses HTTP/1 ones).
+    TooManyHeaders,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 17] = [
+    pub const ALL: [Outcome; 18] = [
         Outcome::Forwarded,
         Outcome::MissingSignature,
         Outcome::MalformedSignature,
@@ -53,6 +55,7 @@ impl Outcome {
         Outcome::DuplicateInFlight,
         Outcome::ShadowForwarded,
         Outcome::InvalidRequest,
+        Outcome::TooManyHeaders,
     ];
 
     /// The metric label value.
@@ -75,6 +78,7 @@ impl Outcome {
             Outcome::DuplicateInFlight => "duplicate_in_flight",
             Outcome::ShadowForwarded => "shadow_forwarded",
             Outcome::InvalidRequest => "invalid_request",
+            Outcome::TooManyHeaders => "too_many_headers",
         }
     }
 
@@ -96,6 +100,7 @@ impl Outcome {
             Outcome::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::SourceDenied => StatusCode::FORBIDDEN,
             Outcome::DuplicateInFlight => StatusCode::CONFLICT,
+            Outcome::TooManyHeaders => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
@@ -161,6 +166,7 @@ mod tests {
             (Outcome::Duplicate, 200),
             (Outcome::DuplicateInFlight, 409),
             (Outcome::InvalidRequest, 400),
+            (Outcome::TooManyHeaders, 431),
         ];
         for (outcome, status) in cases {
             assert_eq!(outcome.status().as_u16(), status, "{outcome:?}");

@@ -39,7 +39,10 @@ pub struct Reloader {
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Changes {
     tls: bool,
+    /// The config file itself changed.
     config: bool,
+    /// Only secret files changed.
+    secrets: bool,
 }
 
 impl Reloader {
@@ -76,6 +79,8 @@ impl Reloader {
                         self.reload_tls();
                     }
                     if changes.config {
+                        self.reload_config("config");
+                    } else if changes.secrets {
                         self.reload_config("secrets");
                     }
                 }
@@ -135,8 +140,10 @@ impl Reloader {
             if previous != Some(print) {
                 if tls_files.contains(&path) {
                     changes.tls = true;
-                } else {
+                } else if self.config.path.as_ref() == Some(&path) {
                     changes.config = true;
+                } else {
+                    changes.secrets = true;
                 }
             }
         }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 /// HTTP/2 streams a client may reset before we answer: bounds "rapid reset" (CVE-2023-44487).
@@ -29,6 +30,12 @@ const MAX_PENDING_RESET_STREAMS: usize = 20;
 const MAX_LOCAL_ERROR_RESETS: usize = 256;
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+/// At the listener's stop, how long an HTTP/1 connection accepted moments before may take to
+/// send its first request (answered with `Connection: close`) before it is closed.
+const FIRST_REQUEST_WINDOW: Duration = Duration::from_secs(1);
+/// How long a connection may stay idle after its graceful shutdown began before it is
+/// dropped: enough for an HTTP/2 GOAWAY and PING round trip; it has nothing in flight.
+const CLOSE_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// The HTTP/2 connection preface; "PRI" is enough to tell it from an HTTP/1 request line.
 const H2_PREFACE_START: &[u8] = b"PRI";
 
@@ -208,9 +215,16 @@ async fn serve_http<I>(
     }
 }
 
-/// Runs a connection to its end. Its graceful shutdown (finish what is in flight, then
-/// close; GOAWAY on HTTP/2) starts when the drain reaches `shutdown_at`, when the connection
-/// is evicted to make room, or when it has been idle for `server.idle_timeout`.
+/// Runs a connection to its end, deciding when it should close:
+///
+/// - the drain reaches `shutdown_at`: graceful shutdown (finish what is in flight, GOAWAY on
+///   HTTP/2). An HTTP/1 connection that has not sent its first request yet gets
+///   [`FIRST_REQUEST_WINDOW`] to send it (it was accepted, so the sender is about to);
+/// - evicted to make room: dropped at once if idle, else graceful;
+/// - idle for `server.idle_timeout`: graceful.
+///
+/// A connection still idle [`CLOSE_IDLE_AFTER`] after its graceful shutdown began (say an
+/// HTTP/2 client that never sent its preface, which hyper cannot shut down) is dropped.
 async fn drive<C>(
     connection: C,
     context: &ConnectionContext,
@@ -222,25 +236,56 @@ async fn drive<C>(
     let mut connection = std::pin::pin!(connection);
     let mut phase = context.phase.clone();
     let idle_timeout = context.server.idle_timeout;
-    let mut closing = false;
+    let http1 = shutdown_at == Phase::Closing;
+    let mut drain_seen = false;
+    let mut first_request_deadline: Option<Instant> = None;
+    let mut closing_since: Option<Instant> = None;
+    let far_future = || Instant::now() + Duration::from_secs(86_400);
     let result = loop {
         let until_idle = idle_timeout.saturating_sub(activity.idle_for());
         tokio::select! {
             result = connection.as_mut() => break result,
-            _ = reached(&mut phase, shutdown_at), if !closing => {
-                closing = true;
-                connection.as_mut().graceful_shutdown();
+            _ = reached(&mut phase, shutdown_at), if !drain_seen => {
+                drain_seen = true;
+                if closing_since.is_none() {
+                    if http1 && !activity.has_served() {
+                        first_request_deadline = Some(Instant::now() + FIRST_REQUEST_WINDOW);
+                    } else {
+                        connection.as_mut().graceful_shutdown();
+                        closing_since = Some(Instant::now());
+                    }
+                }
             }
-            _ = activity.evicted(), if !closing => {
-                closing = true;
-                connection.as_mut().graceful_shutdown();
+            _ = tokio::time::sleep_until(first_request_deadline.unwrap_or_else(far_future)),
+                if first_request_deadline.is_some() && closing_since.is_none() => {
+                // A request that started in the window is answered with `Connection: close`.
+                first_request_deadline = None;
+                if !activity.has_served() {
+                    connection.as_mut().graceful_shutdown();
+                    closing_since = Some(Instant::now());
+                }
             }
-            _ = tokio::time::sleep(until_idle), if !closing => {
+            _ = activity.evicted(), if closing_since.is_none() => {
+                if activity.is_idle() {
+                    break Ok(());
+                }
+                connection.as_mut().graceful_shutdown();
+                closing_since = Some(Instant::now());
+            }
+            _ = tokio::time::sleep(until_idle), if closing_since.is_none() => {
                 if activity.idle_for() >= idle_timeout {
-                    closing = true;
                     context.metrics.connections_idle_closed.inc();
                     connection.as_mut().graceful_shutdown();
+                    closing_since = Some(Instant::now());
                 }
+            }
+            _ = tokio::time::sleep_until(
+                    closing_since.map_or_else(far_future, |since| since + CLOSE_IDLE_AFTER)
+                ), if closing_since.is_some() => {
+                if activity.is_idle() {
+                    break Ok(());
+                }
+                closing_since = Some(Instant::now());
             }
         }
     };

@@ -58,6 +58,8 @@ pub struct Proxy {
     in_flight: AtomicUsize,
     draining: AtomicBool,
     clock: fn() -> UnixSeconds,
+    /// Whether clients reach this proxy over TLS (HSTS on hookwall's own answers).
+    tls: bool,
 }
 
 /// The wall clock in Unix seconds.
@@ -95,7 +97,14 @@ impl Proxy {
             in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             clock: system_clock,
+            tls: false,
         }
+    }
+
+    /// Marks the proxy as reached over TLS.
+    pub fn with_tls(mut self, tls: bool) -> Proxy {
+        self.tls = tls;
+        self
     }
 
     /// Replaces the clock (tests of timestamped schemes).
@@ -192,10 +201,20 @@ impl Proxy {
         }
 
         if !handled.outcome.reached_upstream() {
-            handled
-                .response
-                .headers_mut()
-                .insert(&REQUEST_ID, request_id);
+            // hookwall's own answers (the app's pass through untouched).
+            let headers = handled.response.headers_mut();
+            headers.insert(&REQUEST_ID, request_id);
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if self.tls {
+                headers.insert(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=31536000"),
+                );
+            }
         }
         if self.is_draining() && version <= Version::HTTP_11 {
             handled
@@ -222,6 +241,15 @@ impl Proxy {
         let limits = &settings.limits;
         let (mut parts, mut body) = request.into_parts();
 
+        if parts.headers.len() > limits.max_headers {
+            let response = response::refusal(
+                Outcome::TooManyHeaders,
+                "more header fields than limits.max_headers",
+                None,
+            );
+            let detail = "more header fields than limits.max_headers";
+            return refuse_unread(body, Outcome::TooManyHeaders, response, detail);
+        }
         if let Some(problem) = framing_problem(&parts.headers) {
             let response = response::refusal(Outcome::InvalidRequest, problem, None);
             return refuse_unread(body, Outcome::InvalidRequest, response, problem);

@@ -137,6 +137,8 @@ pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>,
         .with_no_client_auth()
         .with_cert_resolver(store);
     config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
+    // Our order (strongest first) rather than the client's.
+    config.ignore_client_order = true;
     config.ticketer = rustls::crypto::ring::Ticketer::new()
         .map_err(|err| format!("TLS session tickets could not be set up: {err}"))?;
     Ok(Arc::new(config))

@@ -56,6 +56,8 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// How often certificate and secret files are checked for changes. Kubernetes itself takes
 /// up to a minute to update a mounted Secret, so a few seconds adds little.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Polling faster than this only burns CPU.
+pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
 /// Enough deliveries to cover a day of a busy subscription, at ~100 bytes each.
 pub const DEFAULT_DEDUPE_MAX_ENTRIES: usize = 100_000;
 
@@ -270,8 +272,17 @@ impl Config {
             .map_err(|m| invalid("server.header_read_timeout", m))?,
             idle_timeout: positive(raw.server.idle_timeout, DEFAULT_IDLE_TIMEOUT)
                 .map_err(|m| invalid("server.idle_timeout", m))?,
-            reload_interval: positive(raw.server.reload_interval, DEFAULT_RELOAD_INTERVAL)
-                .map_err(|m| invalid("server.reload_interval", m))?,
+            reload_interval: match raw.server.reload_interval {
+                Some(interval) if interval < MIN_RELOAD_INTERVAL => {
+                    return Err(invalid(
+                        "server.reload_interval",
+                        format!(
+                            "{interval:?} would poll the files in a busy loop; use at least \"100ms\""
+                        ),
+                    ));
+                }
+                interval => interval.unwrap_or(DEFAULT_RELOAD_INTERVAL),
+            },
             trusted_proxies: parse_cidrs(raw.server.trusted_proxies.unwrap_or_default())
                 .map_err(|m| invalid("server.trusted_proxies", m))?,
             allow_sources: raw
@@ -682,9 +693,18 @@ fn scheme_from_raw(raw: &RawRoute) -> Result<Scheme, (&'static str, String)> {
             ));
         }
     };
+    let prefix = raw.prefix.clone().unwrap_or_default();
+    if !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err((
+            "prefix",
+            format!(
+                "{prefix:?} must be visible ASCII without spaces, as in a header value like \"sha256=\""
+            ),
+        ));
+    }
     Ok(Scheme::Hmac(GenericHmac {
         header,
-        prefix: raw.prefix.clone().unwrap_or_default(),
+        prefix,
         encoding,
         algorithm,
     }))

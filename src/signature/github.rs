@@ -23,8 +23,8 @@ pub(super) fn expectation(headers: &HeaderMap) -> Result<Expectation, Rejection>
     })
 }
 
-pub(super) fn sign(key: &MacKey, body: &[u8]) -> Vec<(HeaderName, HeaderValue)> {
+pub(super) fn sign(key: &MacKey, body: &[u8]) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     let tag = key.tag_of(&[body]);
     let value = format!("{PREFIX}{}", Encoding::Hex.encode(tag.as_bytes()));
-    vec![(SIGNATURE.clone(), header_value(value))]
+    Ok(vec![(SIGNATURE.clone(), header_value(value)?)])
 }

@@ -33,9 +33,13 @@ impl GenericHmac {
         })
     }
 
-    pub(super) fn sign(&self, key: &MacKey, body: &[u8]) -> Vec<(HeaderName, HeaderValue)> {
+    pub(super) fn sign(
+        &self,
+        key: &MacKey,
+        body: &[u8],
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
         let tag = key.tag_of(&[body]);
         let value = format!("{}{}", self.prefix, self.encoding.encode(tag.as_bytes()));
-        vec![(self.header.clone(), header_value(value))]
+        Ok(vec![(self.header.clone(), header_value(value)?)])
     }
 }

@@ -142,14 +142,15 @@ impl Scheme {
     }
 
     /// Signs `body` the way the provider would, returning the headers to send. `id` is used by
-    /// schemes that sign a delivery id (Standard Webhooks).
+    /// schemes that sign a delivery id (Standard Webhooks). Fails only when an id or prefix
+    /// cannot be a header value.
     pub fn sign(
         &self,
         key: &MacKey,
         body: &[u8],
         now: UnixSeconds,
         id: &str,
-    ) -> Vec<(HeaderName, HeaderValue)> {
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
         match self {
             Scheme::Visma => visma::sign(key, body),
             Scheme::Github => github::sign(key, body),

@@ -16,10 +16,10 @@ pub(super) fn expectation(headers: &HeaderMap) -> Result<Expectation, Rejection>
     })
 }
 
-pub(super) fn sign(key: &MacKey, body: &[u8]) -> Vec<(HeaderName, HeaderValue)> {
+pub(super) fn sign(key: &MacKey, body: &[u8]) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     let tag = key.tag_of(&[body]);
-    vec![(
+    Ok(vec![(
         SIGNATURE.clone(),
-        header_value(Encoding::Base64.encode(tag.as_bytes())),
-    )]
+        header_value(Encoding::Base64.encode(tag.as_bytes()))?,
+    )])
 }

@@ -32,16 +32,20 @@ pub(super) fn expectation(
     })
 }
 
-pub(super) fn sign(key: &MacKey, body: &[u8], now: UnixSeconds) -> Vec<(HeaderName, HeaderValue)> {
+pub(super) fn sign(
+    key: &MacKey,
+    body: &[u8],
+    now: UnixSeconds,
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     let tag = key.tag_of(&[format!("v0:{now}:").as_bytes(), body]);
-    vec![
+    Ok(vec![
         (
             SIGNATURE.clone(),
             header_value(format!(
                 "{VERSION_PREFIX}{}",
                 Encoding::Hex.encode(tag.as_bytes())
-            )),
+            ))?,
         ),
-        (TIMESTAMP.clone(), header_value(now.to_string())),
-    ]
+        (TIMESTAMP.clone(), header_value(now.to_string())?),
+    ])
 }

@@ -106,14 +106,14 @@ pub(super) fn sign(
     body: &[u8],
     now: UnixSeconds,
     id: &str,
-) -> Vec<(HeaderName, HeaderValue)> {
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     let tag = key.tag_of(&[format!("{id}.{now}.").as_bytes(), body]);
-    vec![
-        (ID.clone(), header_value(id.to_string())),
-        (TIMESTAMP.clone(), header_value(now.to_string())),
+    Ok(vec![
+        (ID.clone(), header_value(id.to_string())?),
+        (TIMESTAMP.clone(), header_value(now.to_string())?),
         (
             SIGNATURE.clone(),
-            header_value(format!("v1,{}", Encoding::Base64.encode(tag.as_bytes()))),
+            header_value(format!("v1,{}", Encoding::Base64.encode(tag.as_bytes())))?,
         ),
-    ]
+    ])
 }

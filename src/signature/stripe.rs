@@ -64,8 +64,12 @@ fn bad_format(detail: &'static str) -> Rejection {
     }
 }
 
-pub(super) fn sign(key: &MacKey, body: &[u8], now: UnixSeconds) -> Vec<(HeaderName, HeaderValue)> {
+pub(super) fn sign(
+    key: &MacKey,
+    body: &[u8],
+    now: UnixSeconds,
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     let tag: Tag = key.tag_of(&[format!("{now}.").as_bytes(), body]);
     let value = format!("t={now},v1={}", Encoding::Hex.encode(tag.as_bytes()));
-    vec![(SIGNATURE.clone(), header_value(value))]
+    Ok(vec![(SIGNATURE.clone(), header_value(value)?)])
 }

@@ -213,7 +213,7 @@ fn every_scheme_verifies_what_it_signs_and_refuses_a_changed_body() {
         let verifier = verifier(scheme.clone(), &[secret]);
         let key = scheme.key_from_secret(secret).unwrap();
         let mut signed = HeaderMap::new();
-        for (name, value) in scheme.sign(&key, b"payload", NOW, "msg_1") {
+        for (name, value) in scheme.sign(&key, b"payload", NOW, "msg_1").unwrap() {
             signed.append(name, value);
         }
         verifier
@@ -236,7 +236,7 @@ fn any_configured_secret_verifies_during_rotation() {
     for secret in [old, new] {
         let key = Scheme::Visma.key_from_secret(secret).unwrap();
         let mut signed = HeaderMap::new();
-        for (name, value) in Scheme::Visma.sign(&key, b"{}", NOW, "") {
+        for (name, value) in Scheme::Visma.sign(&key, b"{}", NOW, "").unwrap() {
             signed.append(name, value);
         }
         both.verify(&signed, b"{}", NOW).unwrap();
@@ -244,7 +244,7 @@ fn any_configured_secret_verifies_during_rotation() {
     let only_new = verifier(Scheme::Visma, &[new]);
     let old_key = Scheme::Visma.key_from_secret(old).unwrap();
     let mut signed_with_old = HeaderMap::new();
-    for (name, value) in Scheme::Visma.sign(&old_key, b"{}", NOW, "") {
+    for (name, value) in Scheme::Visma.sign(&old_key, b"{}", NOW, "").unwrap() {
         signed_with_old.append(name, value);
     }
     assert_eq!(
@@ -259,7 +259,7 @@ fn streaming_in_chunks_equals_one_shot() {
     let key = Scheme::Visma.key_from_secret(b"k").unwrap();
     let body: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
     let mut signed = HeaderMap::new();
-    for (name, value) in Scheme::Visma.sign(&key, &body, NOW, "") {
+    for (name, value) in Scheme::Visma.sign(&key, &body, NOW, "").unwrap() {
         signed.append(name, value);
     }
     let mut verification = verifier.begin(&signed, NOW).unwrap();
@@ -343,7 +343,7 @@ fn duplicate_signature_headers_are_malformed() {
 #[test]
 fn rejection_messages_never_contain_the_expected_signature() {
     let key = Scheme::Visma.key_from_secret(b"k").unwrap();
-    let expected = Scheme::Visma.sign(&key, b"{}", NOW, "")[0]
+    let expected = Scheme::Visma.sign(&key, b"{}", NOW, "").unwrap()[0]
         .1
         .to_str()
         .unwrap()
@@ -365,7 +365,7 @@ fn timestamps_outside_tolerance_are_stale_and_the_boundary_is_inclusive() {
     let key = Scheme::Slack.key_from_secret(b"s").unwrap();
     let sign_at = |at: UnixSeconds| {
         let mut map = HeaderMap::new();
-        for (name, value) in Scheme::Slack.sign(&key, b"x", at, "") {
+        for (name, value) in Scheme::Slack.sign(&key, b"x", at, "").unwrap() {
             map.append(name, value);
         }
         map

@@ -17,13 +17,15 @@ pub(super) fn expectation(headers: &HeaderMap) -> Result<Expectation, Rejection>
     })
 }
 
-pub(super) fn sign(key: &MacKey, body: &[u8]) -> Vec<(HeaderName, HeaderValue)> {
+pub(super) fn sign(key: &MacKey, body: &[u8]) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
     let tag = key.tag_of(&[body]);
     let value = Encoding::Base64.encode(tag.as_bytes());
-    vec![(SIGNATURE.clone(), header_value(value))]
+    Ok(vec![(SIGNATURE.clone(), header_value(value)?)])
 }
 
-/// Signature text is always hex, base64 or ASCII digits, so it is a valid header value.
-pub(super) fn header_value(text: String) -> HeaderValue {
-    HeaderValue::try_from(text).expect("encoded signatures are visible ASCII")
+/// A header value for signing output. Signatures are hex or base64, but ids and prefixes come
+/// from the user (`hookwall sign --id`), so this can fail.
+pub(super) fn header_value(text: String) -> Result<HeaderValue, String> {
+    HeaderValue::try_from(text.as_str())
+        .map_err(|_| format!("{text:?} cannot be sent in a header (control characters?)"))
 }
