@@ -143,18 +143,44 @@ fn run(args: RunArgs) -> ExitCode {
         .as_ref()
         .and_then(|config| config.server.workers)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+    // One single-threaded runtime per worker: this thread's (which also runs the admin
+    // port, reloads and signals) and one more thread per extra worker. A connection lives on
+    // one of them from accept to close, so requests never wake another thread.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(err) => return fail(format!("cannot start the runtime: {err}")),
     };
-    runtime.block_on(run_async(args, file_config))
+    let extra_workers = match spawn_worker_runtimes(workers.saturating_sub(1)) {
+        Ok(handles) => handles,
+        Err(err) => return fail(format!("cannot start the worker threads: {err}")),
+    };
+    runtime.block_on(run_async(args, file_config, extra_workers))
 }
 
-async fn run_async(args: RunArgs, file_config: Option<Config>) -> ExitCode {
+/// Starts `count` threads, each running a single-threaded runtime until the process exits.
+fn spawn_worker_runtimes(count: usize) -> std::io::Result<Vec<tokio::runtime::Handle>> {
+    (1..=count)
+        .map(|index| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let handle = runtime.handle().clone();
+            std::thread::Builder::new()
+                .name(format!("hookwall-worker-{index}"))
+                .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+            Ok(handle)
+        })
+        .collect()
+}
+
+async fn run_async(
+    args: RunArgs,
+    file_config: Option<Config>,
+    extra_workers: Vec<tokio::runtime::Handle>,
+) -> ExitCode {
     let (mut config, certificate, embedded_setup) = match file_config {
         Some(config) => (config, None, None),
         None => {
@@ -187,7 +213,7 @@ async fn run_async(args: RunArgs, file_config: Option<Config>) -> ExitCode {
     }
     let _log_writer = logging::init(&config.log);
 
-    let running = match crate::start(config, certificate).await {
+    let running = match crate::start_with_workers(config, certificate, &extra_workers).await {
         Ok(running) => running,
         Err(err) => return fail(err),
     };

@@ -72,11 +72,23 @@ pub struct Running {
     config: Config,
 }
 
-/// Binds the listeners and starts serving. `certificate` overrides `[server.tls]` (the
-/// embedded default's self-signed certificate).
+/// Binds the listeners and starts serving on the current runtime. `certificate` overrides
+/// `[server.tls]` (the embedded default's self-signed certificate).
 pub async fn start(
     config: Config,
     certificate: Option<tls::LoadedCert>,
+) -> Result<Running, StartError> {
+    start_with_workers(config, certificate, &[]).await
+}
+
+/// Like [`start`], and also accepts proxy connections on each of `workers`: runtimes on
+/// other threads (the binary runs one single-threaded runtime per CPU). Every worker accepts
+/// from the same listening socket and serves its connections start to finish on its own
+/// thread, so a request never wakes another thread.
+pub async fn start_with_workers(
+    config: Config,
+    certificate: Option<tls::LoadedCert>,
+    workers: &[tokio::runtime::Handle],
 ) -> Result<Running, StartError> {
     let metrics = Arc::new(Metrics::new());
 
@@ -99,21 +111,21 @@ pub async fn start(
         None => (None, None),
     };
 
-    let bind = |key: &'static str, addr: SocketAddr| {
+    let bind_error = |key: &'static str, addr: SocketAddr| {
         let origin = config.origin.clone();
-        async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    key,
-                    addr,
-                    origin,
-                    source,
-                })
+        move |source| StartError::Bind {
+            key,
+            addr,
+            origin,
+            source,
         }
     };
-    let proxy_listener = bind("server.listen", config.server.listen).await?;
-    let admin_listener = bind("admin.listen", config.admin.listen).await?;
+    let (proxy_wanted, admin_wanted) = (config.server.listen, config.admin.listen);
+    let proxy_listener =
+        listen(proxy_wanted).map_err(bind_error("server.listen", proxy_wanted))?;
+    let admin_listener = listen(admin_wanted)
+        .and_then(TcpListener::from_std)
+        .map_err(bind_error("admin.listen", admin_wanted))?;
     let proxy_addr = proxy_listener
         .local_addr()
         .expect("bound socket has an address");
@@ -133,17 +145,30 @@ pub async fn start(
             readiness: Arc::clone(&readiness),
         }),
     ));
-    tokio::spawn(server::accept_loop(
-        proxy_listener,
-        Arc::new(server::ConnectionContext {
-            proxy: Arc::clone(&proxy),
-            metrics: Arc::clone(&metrics),
-            tls: acceptor,
-            server: config.server.clone(),
-            phase: phase_watch,
-            connections: Arc::clone(&connections),
-        }),
-    ));
+    let context = Arc::new(server::ConnectionContext {
+        proxy: Arc::clone(&proxy),
+        metrics: Arc::clone(&metrics),
+        tls: acceptor,
+        server: config.server.clone(),
+        phase: phase_watch,
+        connections: Arc::clone(&connections),
+    });
+    for worker in workers {
+        let listener = proxy_listener
+            .try_clone()
+            .map_err(|err| StartError::Tls(format!("cannot share the listener: {err}")))?;
+        let context = Arc::clone(&context);
+        // Registered with the worker's own reactor, from inside it.
+        worker.spawn(async move {
+            match TcpListener::from_std(listener) {
+                Ok(listener) => server::accept_loop(listener, context).await,
+                Err(err) => tracing::error!(error = %err, "a worker could not listen"),
+            }
+        });
+    }
+    let listener = TcpListener::from_std(proxy_listener)
+        .map_err(bind_error("server.listen", proxy_wanted))?;
+    tokio::spawn(server::accept_loop(listener, context));
 
     let (reload_requests, reload_receiver) = mpsc::channel(4);
     let reloader = reload::Reloader::new(
@@ -174,6 +199,21 @@ pub async fn start(
         config,
     })
 }
+
+/// Binds a listening socket (non-blocking, address reuse for quick restarts) that any
+/// runtime can register: each worker takes a clone of it.
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Pending connections the kernel queues for the accept loops.
+const LISTEN_BACKLOG: i32 = 1024;
 
 impl Running {
     /// Re-reads the config, secrets and certificate now (what SIGHUP does).

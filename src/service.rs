@@ -12,7 +12,7 @@ use crate::response::{self, ProxyBody};
 use crate::routes::{ActiveRoute, RouteTable};
 use crate::signature::{Rejection, UnixSeconds};
 use crate::source::client_address;
-use crate::upstream::{Admission, UpstreamClient, UpstreamError};
+use crate::upstream::{Admission, Upstream, UpstreamError};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Version, header};
@@ -26,8 +26,7 @@ use std::time::{Instant, SystemTime};
 /// What a reload can change without restarting listeners.
 pub struct Settings {
     pub routes: RouteTable,
-    pub upstream: UpstreamClient,
-    pub upstream_config: crate::config::Upstream,
+    pub upstream: Arc<Upstream>,
     pub limits: Limits,
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -37,13 +36,12 @@ impl Settings {
     /// upstream connection pool, duplicate-suppression memory).
     pub fn new(config: &Config, metrics: &Metrics, previous: Option<&Settings>) -> Settings {
         let upstream = match previous {
-            Some(old) if old.upstream_config == config.upstream => old.upstream.clone(),
-            _ => UpstreamClient::new(&config.upstream),
+            Some(old) if *old.upstream.config() == config.upstream => Arc::clone(&old.upstream),
+            _ => Arc::new(Upstream::new(&config.upstream)),
         };
         Settings {
             routes: RouteTable::new(config, metrics, previous.map(|old| &old.routes)),
             upstream,
-            upstream_config: config.upstream.clone(),
             limits: config.limits.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
         }
@@ -390,9 +388,10 @@ impl Proxy {
         ticket: Option<Ticket>,
         shadow_verdict: Option<Rejection>,
     ) -> Handled {
-        let request = settings.upstream.request(parts, body, admission);
+        let upstream = settings.upstream.client();
+        let request = upstream.request(parts, body, admission);
         let started = Instant::now();
-        match settings.upstream.send(request).await {
+        match upstream.send(request).await {
             Ok(upstream_response) => {
                 route
                     .metrics

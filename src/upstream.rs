@@ -39,6 +39,52 @@ pub enum Admission {
     Shadow,
 }
 
+/// The app as every worker thread sees it: one config, one pooled client per thread.
+///
+/// A pooled connection is driven by a task on the thread that opened it; a shared pool would
+/// hand requests from one thread's runtime to another's, a wake-up of another thread on every
+/// request. So each thread lazily makes its own client (and pool) for this upstream.
+pub struct Upstream {
+    config: config::Upstream,
+    /// Tells a thread's cached client for a replaced upstream from one for this one.
+    generation: u64,
+}
+
+static UPSTREAM_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+thread_local! {
+    static THREAD_CLIENT: std::cell::RefCell<Option<(u64, UpstreamClient)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Upstream {
+    pub fn new(config: &config::Upstream) -> Upstream {
+        Upstream {
+            config: config.clone(),
+            generation: UPSTREAM_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    pub fn config(&self) -> &config::Upstream {
+        &self.config
+    }
+
+    /// This thread's client for this upstream.
+    pub fn client(&self) -> UpstreamClient {
+        THREAD_CLIENT.with(|cell| {
+            let mut cached = cell.borrow_mut();
+            match &*cached {
+                Some((generation, client)) if *generation == self.generation => client.clone(),
+                _ => {
+                    let client = UpstreamClient::new(&self.config);
+                    *cached = Some((self.generation, client.clone()));
+                    client
+                }
+            }
+        })
+    }
+}
+
 /// The pooled HTTP/1.1 client to the app.
 #[derive(Clone)]
 pub struct UpstreamClient {
