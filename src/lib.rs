@@ -121,8 +121,7 @@ pub async fn start_with_workers(
         }
     };
     let (proxy_wanted, admin_wanted) = (config.server.listen, config.admin.listen);
-    let proxy_listener =
-        listen(proxy_wanted).map_err(bind_error("server.listen", proxy_wanted))?;
+    let proxy_listener = listen(proxy_wanted).map_err(bind_error("server.listen", proxy_wanted))?;
     let admin_listener = listen(admin_wanted)
         .and_then(TcpListener::from_std)
         .map_err(bind_error("admin.listen", admin_wanted))?;
@@ -166,8 +165,8 @@ pub async fn start_with_workers(
             }
         });
     }
-    let listener = TcpListener::from_std(proxy_listener)
-        .map_err(bind_error("server.listen", proxy_wanted))?;
+    let listener =
+        TcpListener::from_std(proxy_listener).map_err(bind_error("server.listen", proxy_wanted))?;
     tokio::spawn(server::accept_loop(listener, context));
 
     let (reload_requests, reload_receiver) = mpsc::channel(4);

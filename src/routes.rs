@@ -104,10 +104,25 @@ fn path_matches(route_path: &str, request_path: &str) -> bool {
 }
 
 fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
-        decoded == "." || decoded == ".."
-    })
+    path.split('/')
+        .any(|segment| matches!(dots_in(segment), Some(1 | 2)))
+}
+
+/// How many dots a segment is made of when it is only dots, plain or `%2e`-encoded.
+fn dots_in(segment: &str) -> Option<usize> {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix(b".") {
+            rest = after;
+        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
+            rest = &rest[3..];
+        } else {
+            return None;
+        }
+        dots += 1;
+    }
+    Some(dots)
 }
 
 #[cfg(test)]

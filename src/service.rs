@@ -187,13 +187,14 @@ impl Proxy {
             None => tracing::info!(
                 target: "hookwall::request",
                 request_id = request_id_text, route = route_name, outcome = handled.outcome.label(),
-                status, method = %method, path = %path, peer = %peer, duration_ms,
+                status, method = method.as_str(), path = path.as_str(), peer = %peer, duration_ms,
                 "request"
             ),
             Some(detail) => tracing::warn!(
                 target: "hookwall::request",
                 request_id = request_id_text, route = route_name, outcome = handled.outcome.label(),
-                status, method = %method, path = %path, peer = %peer, duration_ms, detail = %detail,
+                status, method = method.as_str(), path = path.as_str(), peer = %peer, duration_ms,
+                detail = detail.as_str(),
                 "request refused"
             ),
         }

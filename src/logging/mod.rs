@@ -9,6 +9,8 @@
 //! `RUST_LOG` overrides `[log] level`. Nothing logged anywhere in hookwall contains a secret,
 //! a signature or a body.
 
+mod json;
+
 use crate::config::{Log, LogFormat};
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
@@ -45,11 +47,7 @@ pub fn init(log: &Log) -> Option<FlushGuard> {
         .with_ansi(terminal && !json)
         .with_writer(writer);
     let installed = if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init()
+        builder.event_format(json::JsonLines).try_init()
     } else {
         builder.try_init()
     };
