@@ -192,9 +192,7 @@ fn bench_path(c: &mut Criterion, group_name: &str, sizes: &[(&str, usize)], with
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn,hookwall=info"))
             .with_writer(std::io::sink)
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .event_format(hookwall::logging::JsonLines)
             .finish();
         tracing::subscriber::with_default(subscriber, || run(&mut group));
     } else {

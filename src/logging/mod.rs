@@ -11,6 +11,8 @@
 
 mod json;
 
+pub use json::JsonLines;
+
 use crate::config::{Log, LogFormat};
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
@@ -47,7 +49,7 @@ pub fn init(log: &Log) -> Option<FlushGuard> {
         .with_ansi(terminal && !json)
         .with_writer(writer);
     let installed = if json {
-        builder.event_format(json::JsonLines).try_init()
+        builder.event_format(JsonLines).try_init()
     } else {
         builder.try_init()
     };
