@@ -151,8 +151,13 @@ pub async fn start_with_workers(
         server: config.server.clone(),
         phase: phase_watch,
         connections: Arc::clone(&connections),
+        workers: server::Workers::new(
+            std::iter::once(tokio::runtime::Handle::current())
+                .chain(workers.iter().cloned())
+                .collect(),
+        ),
     });
-    for worker in workers {
+    for (index, worker) in workers.iter().enumerate() {
         let listener = proxy_listener
             .try_clone()
             .map_err(|err| StartError::Tls(format!("cannot share the listener: {err}")))?;
@@ -160,14 +165,14 @@ pub async fn start_with_workers(
         // Registered with the worker's own reactor, from inside it.
         worker.spawn(async move {
             match TcpListener::from_std(listener) {
-                Ok(listener) => server::accept_loop(listener, context).await,
+                Ok(listener) => server::accept_loop(listener, context, index + 1).await,
                 Err(err) => tracing::error!(error = %err, "a worker could not listen"),
             }
         });
     }
     let listener =
         TcpListener::from_std(proxy_listener).map_err(bind_error("server.listen", proxy_wanted))?;
-    tokio::spawn(server::accept_loop(listener, context));
+    tokio::spawn(server::accept_loop(listener, context, 0));
 
     let (reload_requests, reload_receiver) = mpsc::channel(4);
     let reloader = reload::Reloader::new(

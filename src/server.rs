@@ -47,10 +47,51 @@ pub struct ConnectionContext {
     pub server: config::Server,
     pub phase: watch::Receiver<Phase>,
     pub connections: Arc<ConnectionTracker>,
+    pub workers: Workers,
 }
 
-/// Accepts until the drain reaches [`Phase::Closing`].
-pub async fn accept_loop(listener: TcpListener, context: Arc<ConnectionContext>) {
+/// The runtimes that serve connections (one per thread), and how many each holds.
+///
+/// Whichever worker wakes first accepts; the connection then goes to the worker holding the
+/// fewest. Keep-alive connections stay where they land, so without this a burst of them can
+/// pile onto one thread while another idles.
+pub struct Workers {
+    slots: Vec<WorkerSlot>,
+}
+
+struct WorkerSlot {
+    handle: tokio::runtime::Handle,
+    open: std::sync::atomic::AtomicUsize,
+}
+
+impl Workers {
+    pub fn new(handles: Vec<tokio::runtime::Handle>) -> Workers {
+        Workers {
+            slots: handles
+                .into_iter()
+                .map(|handle| WorkerSlot {
+                    handle,
+                    open: std::sync::atomic::AtomicUsize::new(0),
+                })
+                .collect(),
+        }
+    }
+
+    /// The worker with the fewest connections; `me` on a tie.
+    fn least_loaded(&self, me: usize) -> usize {
+        let load = |index: usize| {
+            self.slots[index]
+                .open
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        (0..self.slots.len()).fold(me, |best, index| {
+            if load(index) < load(best) { index } else { best }
+        })
+    }
+}
+
+/// Accepts (as worker `me`) until the drain reaches [`Phase::Closing`].
+pub async fn accept_loop(listener: TcpListener, context: Arc<ConnectionContext>, me: usize) {
     let mut phase = context.phase.clone();
     loop {
         let accepted = tokio::select! {
@@ -85,21 +126,60 @@ pub async fn accept_loop(listener: TcpListener, context: Arc<ConnectionContext>)
             }
         };
         context.metrics.connections_total.inc();
+        let worker = context.workers.least_loaded(me);
+        let stream = if worker == me {
+            Accepted::Here(stream)
+        } else {
+            match stream.into_std() {
+                Ok(stream) => Accepted::Moved(stream),
+                Err(err) => {
+                    tracing::warn!(%peer, error = %err, "could not move a connection to its worker");
+                    continue;
+                }
+            }
+        };
+        let slot = &context.workers.slots[worker];
+        slot.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let context = Arc::clone(&context);
-        tokio::spawn(async move {
+        let serve = async move {
             let activity = Arc::clone(&guard.activity);
             serve_connection(stream, peer, &context, &activity).await;
+            context.workers.slots[worker]
+                .open
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             drop(guard);
-        });
+        };
+        if worker == me {
+            tokio::spawn(serve);
+        } else {
+            slot.handle.spawn(serve);
+        }
     }
 }
 
+/// A connection accepted on one worker's reactor, to be served on any worker's.
+enum Accepted {
+    Here(TcpStream),
+    Moved(std::net::TcpStream),
+}
+
 async fn serve_connection(
-    stream: TcpStream,
+    stream: Accepted,
     peer: SocketAddr,
     context: &ConnectionContext,
     activity: &Arc<Activity>,
 ) {
+    let stream = match stream {
+        Accepted::Here(stream) => stream,
+        // Registered with this worker's reactor, now that it runs here.
+        Accepted::Moved(stream) => match TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::warn!(%peer, error = %err, "could not move a connection to its worker");
+                return;
+            }
+        },
+    };
     let _ = stream.set_nodelay(true);
     match &context.tls {
         Some(acceptor) => {
