@@ -3,11 +3,11 @@
 
 use crate::outcome::Outcome;
 use crate::signature::{Rejection, Scheme};
+use crate::upstream::PooledBody;
 use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -17,7 +17,7 @@ pub const DUPLICATE_HEADER: &str = "x-hookwall-duplicate";
 /// A response body: hookwall's own, or the upstream's streamed unchanged.
 pub enum ProxyBody {
     Local(Full<Bytes>),
-    Upstream(Incoming),
+    Upstream(PooledBody),
 }
 
 impl Body for ProxyBody {

@@ -85,7 +85,11 @@ impl Workers {
                 .load(std::sync::atomic::Ordering::Relaxed)
         };
         (0..self.slots.len()).fold(me, |best, index| {
-            if load(index) < load(best) { index } else { best }
+            if load(index) < load(best) {
+                index
+            } else {
+                best
+            }
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::response::{self, ProxyBody};
 use crate::routes::{ActiveRoute, RouteTable};
 use crate::signature::{Rejection, UnixSeconds};
 use crate::source::client_address;
-use crate::upstream::{Admission, Upstream, UpstreamError};
+use crate::upstream::{Admission, Upstream, UpstreamError, upstream_request};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Version, header};
@@ -390,7 +390,7 @@ impl Proxy {
         shadow_verdict: Option<Rejection>,
     ) -> Handled {
         let upstream = settings.upstream.client();
-        let request = upstream.request(parts, body, admission);
+        let request = upstream_request(parts, body, admission);
         let started = Instant::now();
         match upstream.send(request).await {
             Ok(upstream_response) => {

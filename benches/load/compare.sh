@@ -181,7 +181,7 @@ if wanted haproxy; then
 fi
 if wanted hookwall; then
     render "$LOAD_DIR/hookwall.toml" "$WORK/hookwall.toml" DIR="$WORK" PORT="$HOOKWALL_PORT" \
-        ADMIN_PORT="$ADMIN_PORT" UPSTREAM_PORT="$UPSTREAM_PORT" SERVER_EXTRA="" LIMITS_EXTRA="" \
+        ADMIN_PORT="$ADMIN_PORT" UPSTREAM_PORT="$UPSTREAM_PORT" SERVER_EXTRA="${HOOKWALL_SERVER_EXTRA:-}" LIMITS_EXTRA="" \
         LOG_LEVEL="$HOOKWALL_LOG_LEVEL"
     HOOKWALL_BENCH_SECRET=$SECRET start_server hookwall "$WORK/hookwall.log" \
         "$HOOKWALL_BIN" run --config "$WORK/hookwall.toml"

@@ -65,8 +65,18 @@ impl JsonObject {
     }
 
     fn escaped(&mut self, text: &str) {
-        // Writing a &str to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.bytes, text);
+        // Most values (ids, routes, labels, addresses) need no escaping: copy them as they are.
+        if text
+            .bytes()
+            .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
+        {
+            self.bytes.push(b'"');
+            self.bytes.extend_from_slice(text.as_bytes());
+            self.bytes.push(b'"');
+        } else {
+            // Writing a &str to a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut self.bytes, text);
+        }
     }
 
     fn string(&mut self, key: &str, value: &str) {
