@@ -20,6 +20,7 @@ pub mod linger;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;
+pub mod read_ahead;
 pub mod reload;
 pub mod request_id;
 pub mod response;

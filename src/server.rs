@@ -4,6 +4,7 @@
 use crate::config;
 use crate::connections::{Activity, Admission, ConnectionTracker};
 use crate::linger::Lingering;
+use crate::read_ahead::ReadAhead;
 use crate::metrics::Metrics;
 use crate::service::Proxy;
 use crate::shutdown::Phase;
@@ -191,7 +192,7 @@ async fn serve_connection(
             let handshake = tokio::select! {
                 handshake = tokio::time::timeout(
                     context.server.tls_handshake_timeout,
-                    acceptor.accept(Lingering::new(stream)),
+                    acceptor.accept(ReadAhead::new(Lingering::new(stream))),
                 ) => handshake,
                 _ = activity.evicted() => return,
             };

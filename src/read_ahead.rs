@@ -1,0 +1,143 @@
+//! Fewer socket reads under TLS.
+//!
+//! rustls asks its transport for at most 4 KiB per read, so a 16 KiB delivery costs four or
+//! five `recvfrom` calls (measured: 6.5 per request against nginx's 2.5). This layer sits
+//! between rustls and the socket: when asked for a small read it reads up to
+//! [`READ_AHEAD`] bytes at once and serves the following small reads from memory. The buffer
+//! exists only while it holds unread bytes, so an idle connection costs nothing extra.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Two full TLS records.
+pub const READ_AHEAD: usize = 32 * 1024;
+
+pub struct ReadAhead<T> {
+    inner: T,
+    buffer: Vec<u8>,
+    /// Unread bytes are `buffer[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl<T> ReadAhead<T> {
+    pub fn new(inner: T) -> ReadAhead<T> {
+        ReadAhead {
+            inner,
+            buffer: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn serve_buffered(&mut self, out: &mut ReadBuf<'_>) {
+        let n = out.remaining().min(self.end - self.start);
+        out.put_slice(&self.buffer[self.start..self.start + n]);
+        self.start += n;
+        if self.start == self.end {
+            // Drained: give the memory back.
+            self.buffer = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ReadAhead<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.start < this.end {
+            this.serve_buffered(out);
+            return Poll::Ready(Ok(()));
+        }
+        if out.remaining() >= READ_AHEAD {
+            // A large read needs no help.
+            return Pin::new(&mut this.inner).poll_read(cx, out);
+        }
+        if this.buffer.is_empty() {
+            this.buffer = vec![0; READ_AHEAD];
+        }
+        let mut ahead = ReadBuf::new(&mut this.buffer);
+        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut ahead))?;
+        this.end = ahead.filled().len();
+        if this.end == 0 {
+            // End of stream (or nothing read): report it as the socket did.
+            this.buffer = Vec::new();
+            return Poll::Ready(Ok(()));
+        }
+        this.serve_buffered(out);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ReadAhead<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn small_reads_see_every_byte_in_order() {
+        let (mut theirs, ours) = tokio::io::duplex(256 * 1024);
+        let sent: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        theirs.write_all(&sent).await.unwrap();
+        drop(theirs);
+        let mut ours = ReadAhead::new(ours);
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = ours.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(received, sent);
+        assert!(ours.buffer.is_empty(), "drained buffer is freed");
+    }
+
+    #[tokio::test]
+    async fn writes_pass_straight_through() {
+        let (theirs, ours) = tokio::io::duplex(1024);
+        let mut ours = ReadAhead::new(ours);
+        ours.write_all(b"hello").await.unwrap();
+        let mut theirs = theirs;
+        let mut got = [0u8; 5];
+        theirs.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+    }
+}
