@@ -4,8 +4,10 @@
 //! five `recvfrom` calls (measured: 6.5 per request against nginx's 2.5). This layer sits
 //! between rustls and the socket: when asked for a small read it reads up to
 //! [`READ_AHEAD`] bytes at once and serves the following small reads from memory. The buffer
-//! exists only while it holds unread bytes, so an idle connection costs nothing extra.
+//! exists only while it holds unread bytes (it is not even kept across a read that finds
+//! nothing), so an idle connection costs nothing extra.
 
+use bytes::{Buf, BytesMut};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -15,31 +17,25 @@ pub const READ_AHEAD: usize = 32 * 1024;
 
 pub struct ReadAhead<T> {
     inner: T,
-    buffer: Vec<u8>,
-    /// Unread bytes are `buffer[start..end]`.
-    start: usize,
-    end: usize,
+    /// Bytes read from the socket and not yet handed up.
+    unread: BytesMut,
 }
 
 impl<T> ReadAhead<T> {
     pub fn new(inner: T) -> ReadAhead<T> {
         ReadAhead {
             inner,
-            buffer: Vec::new(),
-            start: 0,
-            end: 0,
+            unread: BytesMut::new(),
         }
     }
 
     fn serve_buffered(&mut self, out: &mut ReadBuf<'_>) {
-        let n = out.remaining().min(self.end - self.start);
-        out.put_slice(&self.buffer[self.start..self.start + n]);
-        self.start += n;
-        if self.start == self.end {
+        let n = out.remaining().min(self.unread.len());
+        out.put_slice(&self.unread[..n]);
+        self.unread.advance(n);
+        if self.unread.is_empty() {
             // Drained: give the memory back.
-            self.buffer = Vec::new();
-            self.start = 0;
-            self.end = 0;
+            self.unread = BytesMut::new();
         }
     }
 }
@@ -51,7 +47,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ReadAhead<T> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        if this.start < this.end {
+        if !this.unread.is_empty() {
             this.serve_buffered(out);
             return Poll::Ready(Ok(()));
         }
@@ -59,17 +55,18 @@ impl<T: AsyncRead + Unpin> AsyncRead for ReadAhead<T> {
             // A large read needs no help.
             return Pin::new(&mut this.inner).poll_read(cx, out);
         }
-        if this.buffer.is_empty() {
-            this.buffer = vec![0; READ_AHEAD];
-        }
-        let mut ahead = ReadBuf::new(&mut this.buffer);
-        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut ahead))?;
-        this.end = ahead.filled().len();
-        if this.end == 0 {
-            // End of stream (or nothing read): report it as the socket did.
-            this.buffer = Vec::new();
+        // Uninitialised capacity, dropped again (not kept) if the socket has nothing.
+        let mut ahead = BytesMut::with_capacity(READ_AHEAD);
+        let read = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut this.inner),
+            cx,
+            &mut ahead
+        ))?;
+        if read == 0 {
+            // End of stream: report it as the socket did.
             return Poll::Ready(Ok(()));
         }
+        this.unread = ahead;
         this.serve_buffered(out);
         Poll::Ready(Ok(()))
     }
@@ -127,7 +124,7 @@ mod tests {
             received.extend_from_slice(&chunk[..n]);
         }
         assert_eq!(received, sent);
-        assert!(ours.buffer.is_empty(), "drained buffer is freed");
+        assert_eq!(ours.unread.capacity(), 0, "a drained buffer is freed");
     }
 
     #[tokio::test]
