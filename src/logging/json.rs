@@ -31,10 +31,8 @@ where
     ) -> fmt::Result {
         let metadata = event.metadata();
         let mut line = JsonObject::default();
-        line.string(
-            "timestamp",
-            &humantime::format_rfc3339_micros(SystemTime::now()).to_string(),
-        );
+        line.key("timestamp");
+        write_timestamp(&mut line.bytes, SystemTime::now());
         line.string("level", metadata.level().as_str());
         let mut fields = FieldVisitor {
             line: &mut line,
@@ -48,6 +46,33 @@ where
         line.bytes.extend_from_slice(b"}\n");
         writer.write_str(std::str::from_utf8(&line.bytes).map_err(|_| fmt::Error)?)
     }
+}
+
+/// Writes `"2026-11-27T01:43:54.123456Z"`. The date and time down to the second are
+/// formatted once per second per thread (humantime); only the microseconds change per line.
+fn write_timestamp(out: &mut Vec<u8>, now: SystemTime) {
+    use std::cell::RefCell;
+    use std::io::Write;
+    thread_local! {
+        /// (Unix second, `"2026-11-27T01:43:54`).
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let since_epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let second = since_epoch.as_secs();
+    SECOND.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            let whole = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(second);
+            let text = humantime::format_rfc3339_seconds(whole).to_string();
+            // "…T01:43:54Z" without its "Z".
+            cached.1 = format!("\"{}", text.trim_end_matches('Z'));
+            cached.0 = second;
+        }
+        out.extend_from_slice(cached.1.as_bytes());
+    });
+    let _ = write!(out, ".{:06}Z\"", since_epoch.subsec_micros());
 }
 
 /// A JSON object being written: `{` then `"key":value` pairs separated by commas.
@@ -135,11 +160,27 @@ impl Visit for FieldVisitor<'_> {
             self.line.string(field.name(), &text);
         }
     }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.line.string(field.name(), &value.to_string());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_with_microseconds() {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_764_207_834_000_042);
+        let mut out = Vec::new();
+        write_timestamp(&mut out, at);
+        write_timestamp(&mut out, at + std::time::Duration::from_secs(1));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"2025-11-27T01:43:54.000042Z\"\"2025-11-27T01:43:55.000042Z\""
+        );
+    }
     use std::sync::{Arc, Mutex};
     use tracing_subscriber::fmt::MakeWriter;
 
@@ -197,5 +238,6 @@ mod tests {
         assert_eq!(line["target"], "hookwall::request");
         let timestamp = line["timestamp"].as_str().unwrap();
         assert!(humantime::parse_rfc3339(timestamp).is_ok(), "{timestamp}");
+        assert_eq!(timestamp.len(), "2026-11-27T01:43:54.123456Z".len(), "{timestamp}");
     }
 }
