@@ -157,10 +157,11 @@ where
     Ok(sender)
 }
 
-/// Drops connections idle past the timeout even when no request comes to notice them.
+/// Drops connections idle past the timeout even when no request comes to notice them (so an
+/// idle connection lives at most one and a half timeouts).
 async fn reap_idle(pool: Weak<Pool>, idle_timeout: Duration) {
     loop {
-        tokio::time::sleep(idle_timeout).await;
+        tokio::time::sleep(idle_timeout / 2).await;
         let Some(pool) = pool.upgrade() else { return };
         pool.lock()
             .retain(|idle| idle.since.elapsed() < idle_timeout && !idle.sender.is_closed());
