@@ -161,7 +161,7 @@ pub async fn start_with_workers(
     for (index, worker) in workers.iter().enumerate() {
         let listener = proxy_listener
             .try_clone()
-            .map_err(|err| StartError::Tls(format!("cannot share the listener: {err}")))?;
+            .map_err(bind_error("server.listen", proxy_wanted))?;
         let context = Arc::clone(&context);
         // Registered with the worker's own reactor, from inside it.
         worker.spawn(async move {
