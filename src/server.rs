@@ -4,8 +4,8 @@
 use crate::config;
 use crate::connections::{Activity, Admission, ConnectionTracker};
 use crate::linger::Lingering;
-use crate::read_ahead::ReadAhead;
 use crate::metrics::Metrics;
+use crate::read_ahead::ReadAhead;
 use crate::service::Proxy;
 use crate::shutdown::Phase;
 use crate::tls::ALPN_H2;

@@ -238,6 +238,10 @@ mod tests {
         assert_eq!(line["target"], "hookwall::request");
         let timestamp = line["timestamp"].as_str().unwrap();
         assert!(humantime::parse_rfc3339(timestamp).is_ok(), "{timestamp}");
-        assert_eq!(timestamp.len(), "2026-11-27T01:43:54.123456Z".len(), "{timestamp}");
+        assert_eq!(
+            timestamp.len(),
+            "2026-11-27T01:43:54.123456Z".len(),
+            "{timestamp}"
+        );
     }
 }
