@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 .ci/install
-cargo test --all-targets
+cargo test
 if [ -x .ci/deploy-checks ]; then
   .ci/deploy-checks
 fi
