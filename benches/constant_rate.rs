@@ -18,7 +18,7 @@ mod common;
 
 use bytes::Bytes;
 use clap::Parser;
-use common::{RequestTemplate, Target, connect, parse_duration, tls_connector};
+use common::{RequestTemplate, client_setup, connect, parse_duration};
 use http_body_util::BodyExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -116,19 +116,12 @@ async fn run(args: Args) -> Result<bool, String> {
     if args.connections == 0 || args.connections > 10_000 {
         return Err("--connections must be in 1..=10000".into());
     }
-    let target = Target::parse(&args.url)?;
-    let body = match &args.body_file {
-        Some(path) => Bytes::from(
-            std::fs::read(path).map_err(|err| format!("--body-file {}: {err}", path.display()))?,
-        ),
-        None => Bytes::new(),
-    };
-    let template = Arc::new(RequestTemplate::new(target.clone(), &args.headers, body)?);
-    let tls = match (&args.cacert, target.tls) {
-        (Some(path), true) => Some(tls_connector(path)?),
-        (None, true) => return Err("an https:// URL needs --cacert FILE".into()),
-        _ => None,
-    };
+    let (target, template, tls) = client_setup(
+        &args.url,
+        &args.headers,
+        args.body_file.as_deref(),
+        args.cacert.as_deref(),
+    )?;
 
     // Every connection is open before the clock starts, so no handshake is in the numbers.
     let mut senders = Vec::with_capacity(args.connections);

@@ -13,9 +13,8 @@
 
 mod common;
 
-use bytes::Bytes;
 use clap::Parser;
-use common::{RequestTemplate, Target, connect, parse_duration, tls_connector};
+use common::{client_setup, connect, parse_duration};
 use http_body_util::BodyExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -81,19 +80,12 @@ async fn run(args: Args) -> Result<bool, String> {
     if args.connections == 0 || args.connections > 20_000 {
         return Err("--connections must be in 1..=20000".into());
     }
-    let target = Target::parse(&args.url)?;
-    let body = match &args.body_file {
-        Some(path) => Bytes::from(
-            std::fs::read(path).map_err(|err| format!("--body-file {}: {err}", path.display()))?,
-        ),
-        None => Bytes::new(),
-    };
-    let template = Arc::new(RequestTemplate::new(target.clone(), &args.headers, body)?);
-    let tls = match (&args.cacert, target.tls) {
-        (Some(path), true) => Some(tls_connector(path)?),
-        (None, true) => return Err("an https:// URL needs --cacert FILE".into()),
-        _ => None,
-    };
+    let (_, template, tls) = client_setup(
+        &args.url,
+        &args.headers,
+        args.body_file.as_deref(),
+        args.cacert.as_deref(),
+    )?;
 
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));

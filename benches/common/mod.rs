@@ -147,6 +147,37 @@ impl RequestTemplate {
 
 /// A TLS client config that trusts exactly the PEM certificate(s) in `cacert` and offers
 /// only HTTP/1.1 (as wrk does).
+/// What both load clients need from their command line: where to send, the request to send
+/// (headers and the body file's bytes), and a TLS connector for https:// URLs.
+pub fn client_setup(
+    url: &str,
+    headers: &[String],
+    body_file: Option<&Path>,
+    cacert: Option<&Path>,
+) -> Result<
+    (
+        Target,
+        std::sync::Arc<RequestTemplate>,
+        Option<TlsConnector>,
+    ),
+    String,
+> {
+    let target = Target::parse(url)?;
+    let body = match body_file {
+        Some(path) => Bytes::from(
+            std::fs::read(path).map_err(|err| format!("--body-file {}: {err}", path.display()))?,
+        ),
+        None => Bytes::new(),
+    };
+    let template = std::sync::Arc::new(RequestTemplate::new(target.clone(), headers, body)?);
+    let tls = match (cacert, target.tls) {
+        (Some(path), true) => Some(tls_connector(path)?),
+        (None, true) => return Err("an https:// URL needs --cacert FILE".into()),
+        _ => None,
+    };
+    Ok((target, template, tls))
+}
+
 pub fn tls_connector(cacert: &Path) -> Result<TlsConnector, String> {
     let pem =
         std::fs::read(cacert).map_err(|err| format!("--cacert {}: {err}", cacert.display()))?;
