@@ -20,7 +20,7 @@ use http_body::Body;
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 /// What a reload can change without restarting listeners.
@@ -53,7 +53,6 @@ pub struct Proxy {
     settings: ArcSwap<Settings>,
     metrics: Arc<Metrics>,
     request_ids: RequestIds,
-    in_flight: AtomicUsize,
     draining: AtomicBool,
     clock: fn() -> UnixSeconds,
     /// Whether clients reach this proxy over TLS (HSTS on hookwall's own answers).
@@ -92,7 +91,6 @@ impl Proxy {
             settings: ArcSwap::from_pointee(Settings::new(config, &metrics, None)),
             metrics,
             request_ids: RequestIds::new(),
-            in_flight: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             clock: system_clock,
             tls: false,
@@ -141,7 +139,8 @@ impl Proxy {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        // The gauge is the count: one atomic, read here and exported as is.
+        self.metrics.in_flight.get().max(0) as usize
     }
 
     /// Handles one request from `peer`.
@@ -489,7 +488,6 @@ struct InFlight<'a> {
 
 impl<'a> InFlight<'a> {
     fn enter(proxy: &'a Proxy) -> InFlight<'a> {
-        proxy.in_flight.fetch_add(1, Ordering::Relaxed);
         proxy.metrics.in_flight.inc();
         InFlight { proxy }
     }
@@ -497,7 +495,6 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.proxy.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.proxy.metrics.in_flight.dec();
     }
 }
