@@ -18,8 +18,8 @@ use bytes::Bytes;
 use common::{json_body, visma_signature};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hookwall::config::{Config, Secret, SecretSource};
-use hookwall::metrics::Metrics;
-use hookwall::service::Proxy;
+use hookwall::proxy::service::Proxy;
+use hookwall::telemetry::metrics::Metrics;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -188,11 +188,11 @@ fn bench_path(c: &mut Criterion, group_name: &str, sizes: &[(&str, usize)], with
     };
 
     if with_json_log {
-        // The binary's format (see hookwall::logging): JSON lines, info for hookwall.
+        // The binary's format (see hookwall::telemetry::logging): JSON lines, info for hookwall.
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn,hookwall=info"))
             .with_writer(std::io::sink)
-            .event_format(hookwall::logging::JsonLines)
+            .event_format(hookwall::telemetry::logging::JsonLines)
             .finish();
         tracing::subscriber::with_default(subscriber, || run(&mut group));
     } else {

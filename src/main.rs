@@ -1,5 +1,5 @@
-//! The `hookwall` binary: everything lives in the library; see `hookwall::cli`.
+//! The `hookwall` binary: everything lives in the library; see `hookwall::app::cli`.
 
 fn main() -> std::process::ExitCode {
-    hookwall::cli::main()
+    hookwall::app::cli::main()
 }

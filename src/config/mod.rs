@@ -516,7 +516,7 @@ fn validate_route(
                 "must not be empty; remove it to use the path".into(),
             ));
         }
-        Some(name) if name == crate::metrics::UNMATCHED_ROUTE => {
+        Some(name) if name == crate::telemetry::metrics::UNMATCHED_ROUTE => {
             return Err(invalid(
                 "name",
                 "\"unmatched\" labels requests that match no route; choose another name".into(),

@@ -5,7 +5,7 @@
   dashboard.py rules [--rate-interval 1m]     print them as a Prometheus rules file, so that
                                               `promtool check rules` parses every query
 
-tests/prometheus.rs runs the queries against a real Prometheus scraping a real hookwall;
+tests/e2e/prometheus.rs runs the queries against a real Prometheus scraping a real hookwall;
 .ci/deploy-checks has promtool parse them.
 """
 

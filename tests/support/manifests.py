@@ -5,7 +5,7 @@
       Print the resources of the kustomization in DIR as a JSON list: its `resources`
       (files and directories, recursively), `components`, ConfigMap `patches` and `images`.
       That is all deploy/kubernetes uses; anything else is an error, not silently ignored.
-      tests/pod.rs runs hookwall and the app from this output, so the tested pod is the
+      tests/e2e/pod.rs runs hookwall and the app from this output, so the tested pod is the
       shipped one. `check` compares it with `kubectl kustomize` where kubectl exists.
 
   manifests.py check [-k VERSION]...

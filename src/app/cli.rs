@@ -1,0 +1,468 @@
+//! The command line: `run`, `check`, `sign`, `verify`. `main.rs` only calls [`main`].
+
+use crate::config::{Config, Secret, SecretSource};
+use crate::dev::{embedded, inspector};
+use crate::net::tls;
+use crate::proxy::service;
+use crate::signature::{Algorithm, Encoding, GenericHmac, MacKey, Rejection, Scheme, UnixSeconds};
+use crate::telemetry::logging;
+use clap::{Args, Parser, Subcommand};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "hookwall",
+    version,
+    about = "A sidecar that verifies webhook signatures before they reach your app.",
+    long_about = "A sidecar that terminates TLS, verifies the HMAC signature of every webhook, \
+                  answers forgeries with 401 and forwards genuine deliveries to your app unchanged.\n\n\
+                  Without a subcommand, `hookwall` is `hookwall run`: with no --config it starts the \
+                  embedded development setup."
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a subcommand: the options of `hookwall run`.
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy: with --config FILE, or the embedded development setup without it.
+    Run(RunArgs),
+    /// Validate a config file: parse it, read every secret and the TLS pair, print a summary
+    /// (without secret values). Exits 1 with a message naming the key on error.
+    Check {
+        /// The TOML config file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Sign a body as the scheme's sender would and print the header line(s) to send.
+    ///
+    /// The output works with curl's header file option, e.g.
+    /// curl --data-binary @body.json -H @<(hookwall sign --scheme visma --secret-env S --body-file body.json) URL
+    Sign(SignArgs),
+    /// Verify a delivery's signature: exit 0 if valid, 1 with the reason if not.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The TOML config file. Without it, the embedded development setup starts.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Override `server.listen` (e.g. 127.0.0.1:0 for a free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Override `admin.listen`.
+    #[arg(long, value_name = "ADDR")]
+    admin_listen: Option<SocketAddr>,
+}
+
+#[derive(Args)]
+struct SchemeArgs {
+    /// visma, github, shopify, stripe, slack, standard-webhooks or hmac.
+    #[arg(long)]
+    scheme: String,
+    /// Read the secret from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "secret_file")]
+    secret_env: Option<String>,
+    /// Read the secret from this file (a trailing newline is trimmed).
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// scheme hmac: the signature header's name.
+    #[arg(long, value_name = "NAME")]
+    hmac_header: Option<String>,
+    /// scheme hmac: text before the encoded MAC, e.g. "sha256=".
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    hmac_prefix: String,
+    /// scheme hmac: hex or base64.
+    #[arg(long, value_name = "ENCODING", default_value = "hex")]
+    hmac_encoding: String,
+    /// scheme hmac: sha256 or sha512.
+    #[arg(long, value_name = "ALGORITHM", default_value = "sha256")]
+    hmac_algorithm: String,
+    /// The body file; standard input when absent.
+    #[arg(long, value_name = "FILE")]
+    body_file: Option<PathBuf>,
+    /// Fix the clock (Unix seconds) for schemes that sign a timestamp.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    at: Option<UnixSeconds>,
+}
+
+#[derive(Args)]
+struct SignArgs {
+    #[command(flatten)]
+    scheme: SchemeArgs,
+    /// standard-webhooks: the delivery id to sign (default: a random msg_… id).
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    scheme: SchemeArgs,
+    /// A received header, "Name: value"; repeat for each.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// How far a signed timestamp may be from the clock, e.g. "5m".
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    tolerance: Duration,
+}
+
+/// Parses the command line and runs the command; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run(cli.run)) {
+        Command::Run(args) => run(args),
+        Command::Check { config } => check(&config),
+        Command::Sign(args) => sign(args),
+        Command::Verify(args) => verify(args),
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("hookwall: {message}");
+    ExitCode::FAILURE
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let file_config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => Some(config),
+            Err(err) => return fail(err),
+        },
+        None => None,
+    };
+    let workers = file_config
+        .as_ref()
+        .and_then(|config| config.server.workers)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // One single-threaded runtime per worker: this thread's (which also runs the admin
+    // port, reloads and signals) and one more thread per extra worker. A connection lives on
+    // one of them from accept to close, so requests never wake another thread.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(format!("cannot start the runtime: {err}")),
+    };
+    let extra_workers = match spawn_worker_runtimes(workers.saturating_sub(1)) {
+        Ok(handles) => handles,
+        Err(err) => return fail(format!("cannot start the worker threads: {err}")),
+    };
+    runtime.block_on(run_async(args, file_config, extra_workers))
+}
+
+/// Starts `count` threads, each running a single-threaded runtime until the process exits.
+fn spawn_worker_runtimes(count: usize) -> std::io::Result<Vec<tokio::runtime::Handle>> {
+    (1..=count)
+        .map(|index| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let handle = runtime.handle().clone();
+            std::thread::Builder::new()
+                .name(format!("hookwall-worker-{index}"))
+                .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+            Ok(handle)
+        })
+        .collect()
+}
+
+async fn run_async(
+    args: RunArgs,
+    file_config: Option<Config>,
+    extra_workers: Vec<tokio::runtime::Handle>,
+) -> ExitCode {
+    let (mut config, certificate, embedded_setup) = match file_config {
+        Some(config) => (config, None, None),
+        None => {
+            let inspector = match inspector::start().await {
+                Ok(addr) => addr,
+                Err(err) => return fail(format!("cannot start the inspector upstream: {err}")),
+            };
+            let listen = args
+                .listen
+                .unwrap_or_else(|| embedded::LISTEN.parse().expect("valid"));
+            let admin = args
+                .admin_listen
+                .unwrap_or_else(|| embedded::ADMIN_LISTEN.parse().expect("valid"));
+            let setup = match embedded::setup(listen, admin, inspector) {
+                Ok(setup) => setup,
+                Err(err) => return fail(err),
+            };
+            (
+                setup.config.clone(),
+                Some(setup.certificate.clone()),
+                Some(setup),
+            )
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(admin) = args.admin_listen {
+        config.admin.listen = admin;
+    }
+    let _log_writer = logging::init(&config.log);
+
+    let running = match crate::start_with_workers(config, certificate, &extra_workers).await {
+        Ok(running) => running,
+        Err(err) => return fail(err),
+    };
+    if let Some(setup) = &embedded_setup {
+        println!(
+            "{}",
+            embedded::banner(setup, running.proxy_addr, running.admin_addr)
+        );
+    }
+    wait_for_signals(running).await
+}
+
+#[cfg(unix)]
+async fn wait_for_signals(running: crate::Running) -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return fail("cannot install signal handlers");
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => running.reload().await,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutdown signal received");
+    tokio::select! {
+        report = running.shutdown() => {
+            if report.requests_cut == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        // A second signal skips the rest of the drain.
+        _ = term.recv() => fail("second signal: exiting without waiting for the drain"),
+        _ = int.recv() => fail("second signal: exiting without waiting for the drain"),
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(err) => return fail(err),
+    };
+    let tls_line = match &config.server.tls {
+        Some(files) => match tls::load_pem_files(files) {
+            Ok(loaded) => format!(
+                "TLS with {} (expires {})",
+                files.cert_file.display(),
+                humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + Duration::from_secs(loaded.not_after.max(0) as u64)
+                )
+            ),
+            Err(err) => return fail(format!("config file {}: {err}", path.display())),
+        },
+        None => "plain HTTP (no [server.tls]; TLS must end before hookwall)".to_string(),
+    };
+    println!("config {} is valid", path.display());
+    println!("  server.listen  {}  {tls_line}", config.server.listen);
+    println!("  admin.listen   {}", config.admin.listen);
+    println!(
+        "  upstream       {:?}  timeout {:?}",
+        config.upstream.target, config.upstream.timeout
+    );
+    println!(
+        "  limits         max_body_bytes {}  max_connections {}  max_in_flight {}",
+        config.limits.max_body_bytes, config.limits.max_connections, config.limits.max_in_flight
+    );
+    for route in &config.routes {
+        let sources: Vec<String> = route.secrets.iter().map(|s| s.source.to_string()).collect();
+        println!(
+            "  route {}  name {:?}  scheme {}  mode {:?}  secrets: {}",
+            route.path,
+            route.name,
+            route.scheme.name(),
+            route.mode,
+            sources.join(", ")
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+impl SchemeArgs {
+    fn scheme(&self) -> Result<Scheme, String> {
+        if let Some(scheme) = Scheme::builtin(&self.scheme) {
+            return Ok(scheme);
+        }
+        if self.scheme != "hmac" {
+            return Err(format!(
+                "unknown scheme {:?}; use one of {}",
+                self.scheme,
+                crate::signature::SCHEME_NAMES.join(", ")
+            ));
+        }
+        let header = self
+            .hmac_header
+            .as_deref()
+            .ok_or("--scheme hmac needs --hmac-header NAME")?;
+        Ok(Scheme::Hmac(GenericHmac {
+            header: HeaderName::try_from(header)
+                .map_err(|_| format!("--hmac-header {header:?} is not a header name"))?,
+            prefix: if self.hmac_prefix.bytes().all(|b| b.is_ascii_graphic()) {
+                self.hmac_prefix.clone()
+            } else {
+                return Err(format!(
+                    "--hmac-prefix {:?} must be visible ASCII without spaces",
+                    self.hmac_prefix
+                ));
+            },
+            encoding: match self.hmac_encoding.as_str() {
+                "hex" => Encoding::Hex,
+                "base64" => Encoding::Base64,
+                other => return Err(format!("--hmac-encoding {other:?}: use hex or base64")),
+            },
+            algorithm: match self.hmac_algorithm.as_str() {
+                "sha256" => Algorithm::Sha256,
+                "sha512" => Algorithm::Sha512,
+                other => return Err(format!("--hmac-algorithm {other:?}: use sha256 or sha512")),
+            },
+        }))
+    }
+
+    fn secret(&self) -> Result<Secret, String> {
+        let source = match (&self.secret_env, &self.secret_file) {
+            (Some(var), None) => SecretSource::Env(var.clone()),
+            (None, Some(file)) => SecretSource::File(file.clone()),
+            _ => return Err("give the secret with --secret-env VAR or --secret-file FILE".into()),
+        };
+        source.read()
+    }
+
+    fn key(&self, scheme: &Scheme) -> Result<MacKey, String> {
+        let secret = self.secret()?;
+        scheme
+            .key_from_secret(secret.bytes())
+            .map_err(|err| format!("the {}: {err}", secret.source))
+    }
+
+    fn body(&self) -> Result<Vec<u8>, String> {
+        match &self.body_file {
+            Some(path) => std::fs::read(path)
+                .map_err(|err| format!("cannot read --body-file {}: {err}", path.display())),
+            None => {
+                let mut body = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut body)
+                    .map_err(|err| format!("cannot read the body from standard input: {err}"))?;
+                Ok(body)
+            }
+        }
+    }
+
+    fn now(&self) -> UnixSeconds {
+        self.at.unwrap_or_else(service::system_clock)
+    }
+}
+
+fn sign(args: SignArgs) -> ExitCode {
+    let result = (|| -> Result<String, String> {
+        let scheme = args.scheme.scheme()?;
+        let key = args.scheme.key(&scheme)?;
+        let body = args.scheme.body()?;
+        let id = args.id.clone().unwrap_or_else(random_message_id);
+        let headers = scheme.sign(&key, &body, args.scheme.now(), &id)?;
+        Ok(headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {}\n", value.to_str().unwrap_or_default()))
+            .collect())
+    })();
+    match result {
+        Ok(lines) => {
+            print!("{lines}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => fail(err),
+    }
+}
+
+fn random_message_id() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    format!("msg_{}", hex::encode(bytes))
+}
+
+fn verify(args: VerifyArgs) -> ExitCode {
+    let prepared = (|| -> Result<(Scheme, MacKey, HeaderMap, Vec<u8>), String> {
+        let scheme = args.scheme.scheme()?;
+        let key = args.scheme.key(&scheme)?;
+        let headers = parse_headers(&args.headers)?;
+        let body = args.scheme.body()?;
+        Ok((scheme, key, headers, body))
+    })();
+    let (scheme, key, headers, body) = match prepared {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            eprintln!("hookwall: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let verifier = crate::signature::Verifier::new(scheme, vec![key], args.tolerance);
+    match verifier.verify(&headers, &body, args.scheme.now()) {
+        Ok(_) => {
+            println!("valid: the signature matches the body");
+            ExitCode::SUCCESS
+        }
+        Err(rejection) => {
+            println!("invalid: {}", explain(&rejection));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The reason with the step that failed, for a person at a terminal.
+fn explain(rejection: &Rejection) -> String {
+    let step = match rejection {
+        Rejection::Missing { .. } | Rejection::Empty { .. } | Rejection::Duplicate { .. } => {
+            "reading the header"
+        }
+        Rejection::NotAscii { .. }
+        | Rejection::BadEncoding { .. }
+        | Rejection::WrongLength { .. }
+        | Rejection::BadFormat { .. } => "decoding the signature",
+        Rejection::BadTimestamp { .. } | Rejection::StaleTimestamp { .. } => {
+            "checking the timestamp (use --at to fix the clock)"
+        }
+        Rejection::Mismatch => "comparing with the HMAC of the body",
+    };
+    format!("{rejection} (step: {step})")
+}
+
+fn parse_headers(lines: &[String]) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("--header {line:?}: write it as \"Name: value\""))?;
+        let name = HeaderName::try_from(name.trim())
+            .map_err(|_| format!("--header {line:?}: {:?} is not a header name", name.trim()))?;
+        let value = HeaderValue::try_from(value.trim())
+            .map_err(|_| format!("--header {line:?}: the value is not a valid header value"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}

@@ -1,0 +1,228 @@
+//! Reloading without a restart: the certificate pair, the secret files and the config file.
+//!
+//! Files are polled by content, not watched with inotify: Kubernetes updates a mounted Secret
+//! or ConfigMap by swapping a symlink, which inotify on the file itself never reports. A
+//! change to the certificate or key reloads TLS; a change to the config file or a secret file
+//! (and SIGHUP) reloads the config. A reload that fails keeps what runs, logs why and counts
+//! it in `hookwall_reloads_total{result="failure"}`.
+
+use crate::config::{Config, SecretSource};
+use crate::net::tls::{self, CertStore};
+use crate::proxy::service::Proxy;
+use crate::telemetry::metrics::Metrics;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// A file's content hash, or `None` while it cannot be read.
+type Fingerprint = Option<[u8; 32]>;
+
+fn fingerprint(path: &PathBuf) -> Fingerprint {
+    std::fs::read(path)
+        .ok()
+        .map(|bytes| Sha256::digest(&bytes).into())
+}
+
+pub struct Reloader {
+    config: Config,
+    proxy: Arc<Proxy>,
+    metrics: Arc<Metrics>,
+    cert_store: Option<Arc<CertStore>>,
+    /// Last seen content of every watched file.
+    seen: HashMap<PathBuf, Fingerprint>,
+}
+
+/// What a poll found changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Changes {
+    tls: bool,
+    /// The config file itself changed.
+    config: bool,
+    /// Only secret files changed.
+    secrets: bool,
+}
+
+impl Reloader {
+    pub fn new(
+        config: Config,
+        proxy: Arc<Proxy>,
+        metrics: Arc<Metrics>,
+        cert_store: Option<Arc<CertStore>>,
+    ) -> Reloader {
+        let mut reloader = Reloader {
+            config,
+            proxy,
+            metrics,
+            cert_store,
+            seen: HashMap::new(),
+        };
+        for path in reloader.watched_files() {
+            let print = fingerprint(&path);
+            reloader.seen.insert(path, print);
+        }
+        reloader
+    }
+
+    /// Polls every `interval`, and reloads everything on a request from `requests` (SIGHUP).
+    pub async fn run(mut self, interval: Duration, mut requests: mpsc::Receiver<()>) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {
+                    let changes = self.poll_files();
+                    if changes.tls {
+                        self.reload_tls();
+                    }
+                    if changes.config {
+                        self.reload_config("config");
+                    } else if changes.secrets {
+                        self.reload_config("secrets");
+                    }
+                }
+                request = requests.recv() => {
+                    if request.is_none() {
+                        return;
+                    }
+                    tracing::info!("reload requested");
+                    self.poll_files();
+                    self.reload_tls();
+                    self.reload_config("config");
+                }
+            }
+        }
+    }
+
+    fn tls_files(&self) -> Vec<PathBuf> {
+        match &self.config.server.tls {
+            Some(files) if self.cert_store.is_some() => {
+                vec![files.cert_file.clone(), files.key_file.clone()]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn config_files(&self) -> Vec<PathBuf> {
+        let secret_files = self
+            .config
+            .routes
+            .iter()
+            .flat_map(|route| &route.secrets)
+            .filter_map(|secret| match &secret.source {
+                SecretSource::File(path) => Some(path.clone()),
+                SecretSource::Env(_) => None,
+            });
+        self.config
+            .path
+            .iter()
+            .cloned()
+            .chain(secret_files)
+            .collect()
+    }
+
+    fn watched_files(&self) -> Vec<PathBuf> {
+        let mut files = self.tls_files();
+        files.extend(self.config_files());
+        files
+    }
+
+    /// Updates the fingerprints and says which kind of reload is due.
+    fn poll_files(&mut self) -> Changes {
+        let tls_files = self.tls_files();
+        let mut changes = Changes::default();
+        for path in self.watched_files() {
+            let print = fingerprint(&path);
+            let previous = self.seen.insert(path.clone(), print);
+            if previous != Some(print) {
+                if tls_files.contains(&path) {
+                    changes.tls = true;
+                } else if self.config.path.as_ref() == Some(&path) {
+                    changes.config = true;
+                } else {
+                    changes.secrets = true;
+                }
+            }
+        }
+        changes
+    }
+
+    fn reload_tls(&mut self) {
+        let (Some(store), Some(files)) = (&self.cert_store, &self.config.server.tls) else {
+            return;
+        };
+        match tls::load_pem_files(files) {
+            Ok(loaded) => {
+                store.replace(loaded.certified);
+                self.metrics.set_tls_cert_expiry(loaded.not_after);
+                self.metrics.reload("tls", true);
+                tracing::info!(
+                    cert_file = %files.cert_file.display(),
+                    not_after = loaded.not_after,
+                    "TLS certificate reloaded; new handshakes use it"
+                );
+            }
+            Err(err) => {
+                self.metrics.reload("tls", false);
+                tracing::error!(error = %err, "TLS reload failed; still serving the previous certificate");
+            }
+        }
+    }
+
+    fn reload_config(&mut self, kind: &str) {
+        let Some(path) = self.config.path.clone() else {
+            return;
+        };
+        match Config::load(&path) {
+            Ok(new_config) => {
+                for key in restart_only_changes(&self.config, &new_config) {
+                    tracing::warn!(
+                        key,
+                        "changed in the config file, but takes effect only after a restart"
+                    );
+                }
+                self.proxy.reload(&new_config);
+                self.config = Config {
+                    // Listeners and TLS files keep running as started.
+                    server: self.config.server.clone(),
+                    admin: self.config.admin.clone(),
+                    ..new_config
+                };
+                for path in self.config_files() {
+                    let print = fingerprint(&path);
+                    self.seen.entry(path).or_insert(print);
+                }
+                self.metrics.reload(kind, true);
+                tracing::info!(config = %path.display(), "config reloaded");
+            }
+            Err(err) => {
+                self.metrics.reload(kind, false);
+                tracing::error!(error = %err, "config reload failed; still running the previous config");
+            }
+        }
+    }
+}
+
+/// Keys that only a restart applies (listeners, TLS file paths, runtime, logging).
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    if old.server.listen != new.server.listen {
+        keys.push("server.listen");
+    }
+    if old.server.tls != new.server.tls {
+        keys.push("server.tls");
+    }
+    if old.server.workers != new.server.workers {
+        keys.push("server.workers");
+    }
+    if old.admin.listen != new.admin.listen {
+        keys.push("admin.listen");
+    }
+    if old.log.format != new.log.format || old.log.level != new.log.level {
+        keys.push("log");
+    }
+    keys
+}

@@ -1,0 +1,113 @@
+//! The embedded default: what `hookwall run` starts without a config file. TLS on
+//! 127.0.0.1:8443 with a self-signed certificate made at start, the admin port on
+//! 127.0.0.1:9090, one Visma route whose secret is `HOOKWALL_SECRET` (or a random development
+//! secret), and the built-in inspector as the upstream.
+
+use crate::config::{Config, Secret, SecretSource};
+use crate::net::tls::{self, LoadedCert};
+use crate::signature::Scheme;
+use base64::Engine;
+use std::net::SocketAddr;
+
+pub const ROUTE_PATH: &str = "/webhooks/visma";
+pub const SECRET_ENV: &str = "HOOKWALL_SECRET";
+pub const LISTEN: &str = "127.0.0.1:8443";
+pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// A sample body for the printed test command.
+pub const SAMPLE_BODY: &str =
+    r#"{"event":"CustomerChanged","tenantId":"1234567","entityId":"10001"}"#;
+
+pub struct EmbeddedSetup {
+    pub config: Config,
+    pub certificate: LoadedCert,
+    /// The secret in use (printed once when generated, so a first test can be signed).
+    pub secret: String,
+    pub secret_generated: bool,
+}
+
+/// Builds the embedded default around an already running inspector at `upstream`.
+pub fn setup(
+    listen: SocketAddr,
+    admin_listen: SocketAddr,
+    upstream: SocketAddr,
+) -> Result<EmbeddedSetup, String> {
+    let from_env = std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty());
+    let secret_generated = from_env.is_none();
+    let secret = from_env.unwrap_or_else(random_secret);
+    let toml = format!(
+        r#"
+[server]
+listen = "{listen}"
+# A development setup: stop at once on Ctrl-C.
+shutdown_delay = "0s"
+shutdown_grace = "2s"
+[admin]
+listen = "{admin_listen}"
+[upstream]
+url = "http://{upstream}"
+[log]
+format = "text"
+[[route]]
+path = "{ROUTE_PATH}"
+scheme = "visma"
+secrets = [{{ env = "{SECRET_ENV}" }}]
+"#
+    );
+    let secret_bytes = secret.clone().into_bytes();
+    let resolve =
+        move |source: &SecretSource| Ok(Secret::literal(source.clone(), secret_bytes.clone()));
+    let config = Config::from_toml_with_secrets(&toml, "embedded default", &resolve)
+        .map_err(|err| err.to_string())?;
+    let certificate = tls::self_signed_localhost()?;
+    Ok(EmbeddedSetup {
+        config,
+        certificate,
+        secret,
+        secret_generated,
+    })
+}
+
+fn random_secret() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What to print once the embedded default runs: where things are and how to send a test.
+pub fn banner(setup: &EmbeddedSetup, proxy: SocketAddr, admin: SocketAddr) -> String {
+    let key = Scheme::Visma
+        .key_from_secret(setup.secret.as_bytes())
+        .expect("visma keys are any bytes");
+    let headers = Scheme::Visma
+        .sign(&key, SAMPLE_BODY.as_bytes(), 0, "")
+        .expect("a Visma signature is base64");
+    let (name, value) = &headers[0];
+    let url = format!("https://{proxy}{ROUTE_PATH}");
+    let secret_line = if setup.secret_generated {
+        format!(
+            "  secret    {}  (development secret, generated now; set {SECRET_ENV} to choose one)",
+            setup.secret
+        )
+    } else {
+        format!("  secret    from {SECRET_ENV}")
+    };
+    format!(
+        "\nhookwall is running its embedded development setup\n\
+         \x20 proxy     {url}  (self-signed certificate: use curl -k)\n\
+         \x20 admin     http://{admin}/metrics  /livez  /readyz\n\
+         \x20 upstream  built-in inspector: logs each verified delivery\n\
+         {secret_line}\n\n\
+         Send a signed test delivery (expect 200, and the inspector's log line):\n\
+         \x20 curl -k {url} -H 'content-type: application/json' -H '{name}: {sig}' --data-binary '{SAMPLE_BODY}'\n\n\
+         Send a forged one (expect 401; it never reaches the inspector):\n\
+         \x20 curl -k {url} -H 'content-type: application/json' -H '{name}: {sig}' --data-binary '{{\"forged\":true}}'\n\n\
+         Sign your own body:\n\
+         \x20 printf '%s' '{{\"hello\":1}}' | {env_prefix}hookwall sign --scheme visma --secret-env {SECRET_ENV}\n",
+        sig = value.to_str().unwrap_or_default(),
+        env_prefix = if setup.secret_generated {
+            format!("{SECRET_ENV}='{}' ", setup.secret)
+        } else {
+            String::new()
+        },
+    )
+}

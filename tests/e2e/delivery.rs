@@ -1,0 +1,223 @@
+//! A hookwall (TLS, in-process, port 0) with routes written for one test, in front of the
+//! recording Python upstream; and the two questions every scheme test asks of a delivery:
+//! did it arrive byte for byte, or was it refused with the right status, reason and metric
+//! without ever reaching the app?
+
+use crate::common::*;
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::Full;
+use std::path::PathBuf;
+
+/// One `[[route]]`: its path (also its metrics label), the TOML lines after `path`
+/// (`scheme = ...` and any policy) and the secrets, each written to its own file.
+pub struct Route<'a> {
+    pub path: &'a str,
+    pub settings: &'a str,
+    pub secrets: &'a [&'a str],
+}
+
+/// hookwall and its upstream, started for one test.
+pub struct Stage {
+    pub recorder: Recorder,
+    pub proxy: TestProxy,
+    /// Holds the secret files for as long as hookwall may re-read them.
+    _secrets: tempfile::TempDir,
+}
+
+/// What hookwall answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!("{err}: {}", String::from_utf8_lossy(&self.body));
+        })
+    }
+}
+
+impl Stage {
+    /// Starts hookwall with `server` lines under `[server]` and `routes`.
+    pub async fn start(server: &str, routes: &[Route<'_>]) -> Stage {
+        let recorder = Recorder::start().await;
+        let secrets = tempfile::tempdir().unwrap();
+        let mut rest = format!("[upstream]\nurl = \"{}\"\n", recorder.url());
+        for (index, route) in routes.iter().enumerate() {
+            let files: Vec<String> = route
+                .secrets
+                .iter()
+                .enumerate()
+                .map(|(position, secret)| {
+                    let file: PathBuf = secrets.path().join(format!("route{index}-{position}"));
+                    std::fs::write(&file, secret).unwrap();
+                    format!("{{ file = \"{}\" }}", file.display())
+                })
+                .collect();
+            rest.push_str(&format!(
+                "[[route]]\npath = \"{}\"\n{}\nsecrets = [{}]\n",
+                route.path,
+                route.settings,
+                files.join(", ")
+            ));
+        }
+        let proxy = TestProxy::start(Setup {
+            tls: true,
+            server,
+            rest: &rest,
+        })
+        .await;
+        Stage {
+            recorder,
+            proxy,
+            _secrets: secrets,
+        }
+    }
+
+    /// A POST of `body` to `path_and_query` with exactly `headers` (plus Host).
+    pub fn request(
+        &self,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Request<Full<Bytes>> {
+        let mut builder = Request::post(self.proxy.url(path_and_query))
+            .header(
+                "host",
+                format!("localhost:{}", self.proxy.proxy_addr.port()),
+            )
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .unwrap()
+    }
+
+    /// Sends a delivery over HTTP/1.1 on a new TLS connection.
+    pub async fn deliver(
+        &self,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Answer {
+        self.deliver_with(Protocol::Http1, path_and_query, headers, body)
+            .await
+    }
+
+    pub async fn deliver_with(
+        &self,
+        protocol: Protocol,
+        path_and_query: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Answer {
+        let request = self.request(path_and_query, headers, body);
+        let (status, headers, body) = self
+            .proxy
+            .send(protocol, request)
+            .await
+            .unwrap_or_else(|err| panic!("delivery to {path_and_query} failed: {err}"));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Asserts that the delivery is forwarded: the upstream's 200 comes back, the upstream
+    /// received exactly `body` with the signature headers unchanged, and `forwarded` counts
+    /// it. Returns what the upstream recorded.
+    pub async fn assert_forwarded(
+        &self,
+        route: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        what: &str,
+    ) -> Recorded {
+        self.assert_forwarded_with(Protocol::Http1, route, headers, body, what)
+            .await
+    }
+
+    pub async fn assert_forwarded_with(
+        &self,
+        protocol: Protocol,
+        route: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        what: &str,
+    ) -> Recorded {
+        let seen_before = self.recorder.requests().await.len();
+        let forwarded_before = self.proxy.requests_total(route, "forwarded");
+        let answer = self.deliver_with(protocol, route, headers, body).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{what}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_eq!(
+            self.proxy.requests_total(route, "forwarded"),
+            forwarded_before + 1.0,
+            "{what}: not counted as forwarded"
+        );
+        let mut seen = self.recorder.requests().await;
+        assert_eq!(seen.len(), seen_before + 1, "{what}: upstream saw {seen:?}");
+        let arrived = seen.pop().unwrap();
+        assert_eq!(arrived.body(), body, "{what}: body changed on the way");
+        for (name, _) in headers {
+            let values = |list: &[(String, String)]| -> Vec<String> {
+                list.iter()
+                    .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+                    .map(|(_, value)| value.clone())
+                    .collect()
+            };
+            assert_eq!(
+                values(&arrived.headers),
+                values(headers),
+                "{what}: header {name} changed on the way"
+            );
+        }
+        arrived
+    }
+
+    /// Asserts that the delivery is refused with `status` and `outcome` (the metric label and
+    /// the JSON `error`), counted once, and never reaches the upstream. Returns the JSON.
+    pub async fn assert_refused(
+        &self,
+        route: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        status: u16,
+        outcome: &str,
+        what: &str,
+    ) -> serde_json::Value {
+        let seen_before = self.recorder.requests().await.len();
+        let counted_before = self.proxy.requests_total(route, outcome);
+        let answer = self.deliver(route, headers, body).await;
+        assert_eq!(
+            answer.status.as_u16(),
+            status,
+            "{what}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let json = answer.json();
+        assert_eq!(json["error"], outcome, "{what}: {json}");
+        assert_eq!(
+            self.proxy.requests_total(route, outcome),
+            counted_before + 1.0,
+            "{what}: not counted as {outcome}"
+        );
+        assert_eq!(
+            self.recorder.requests().await.len(),
+            seen_before,
+            "{what}: reached the upstream"
+        );
+        json
+    }
+}

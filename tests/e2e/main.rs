@@ -1,0 +1,23 @@
+//! hookwall end to end, in one test binary (one link of the crate on a 2-core machine): a
+//! module per area, sharing the harness in `common` (hookwall in-process on port 0, a real
+//! Python upstream, real clients) and the scenario builders beside it.
+
+mod common;
+mod delivery;
+mod hardening;
+mod official;
+
+mod cli;
+mod drain;
+mod faults;
+mod hostile;
+mod limits;
+mod logs;
+mod pod;
+mod policy;
+mod prometheus;
+mod proxy;
+mod reload;
+mod schemes;
+mod sign_verify;
+mod unix_socket;

@@ -1,0 +1,930 @@
+//! Every scheme end to end, over TLS: deliveries signed live by the provider's own library
+//! (Stripe, Slack, Standard Webhooks, Svix, GitHub) or, where the provider publishes only a
+//! formula (Shopify, the generic HMAC), by that formula computed here with the hmac crate.
+//! Genuine deliveries arrive byte for byte; every tampering is a 401 with its reason and
+//! metric and never reaches the app; timestamps are checked in both directions against the
+//! five-minute default or the route's own `tolerance`.
+
+use crate::common::Protocol;
+use crate::delivery::{Route, Stage};
+use crate::official;
+use crate::official::{Headers, Library, Sign, header, unix_now, with_header, without_header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{KeyInit, Mac};
+
+/// A Stripe-shaped event (so `stripe.Webhook.construct_event` accepts it too), with text
+/// outside ASCII: the libraries sign UTF-8 and hookwall must forward the exact bytes.
+const BODY: &str = r#"{"id":"evt_1PqZ","object":"event","type":"invoice.paid","data":{"object":{"customer_name":"Zoë Ñúñez ✓","amount_paid":4200}}}"#;
+/// The same event with the amount changed: what a forger would send with a captured signature.
+const TAMPERED: &str = r#"{"id":"evt_1PqZ","object":"event","type":"invoice.paid","data":{"object":{"customer_name":"Zoë Ñúñez ✓","amount_paid":1}}}"#;
+
+const STRIPE_CURRENT: &str = "whsec_9kWvCj2yVn3mF0bTqLx7RZpDs5aE";
+const STRIPE_PREVIOUS: &str = "whsec_previous_Hn4cQ8wK1tYb6uMz";
+const SLACK_CURRENT: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+const SLACK_PREVIOUS: &str = "e4c1b2a0f9d8c7b6a5f4e3d2c1b0a9f8";
+/// Standard Webhooks secrets are base64 after `whsec_`; these decode to 24 and 32 bytes.
+const STD_CURRENT: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const STD_PREVIOUS: &str = "whsec_c2Vjb25kLXNlY3JldC10aGlydHktdHdvLWJ5dGVzLi4=";
+const STD_UNKNOWN: &str = "whsec_dW5rbm93bi1zZWNyZXQtbm90LWNvbmZpZ3VyZWQ=";
+const GITHUB_CURRENT: &str = "It's a Secret to Everybody";
+const GITHUB_PREVIOUS: &str = "previous github secret";
+const SHOPIFY_CURRENT: &str = "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";
+const SHOPIFY_PREVIOUS: &str = "shpss_previous_0a1b2c3d4e5f6a7b8c9d";
+
+fn stripe_route(path: &str) -> Route<'_> {
+    Route {
+        path,
+        settings: "scheme = \"stripe\"",
+        secrets: &[STRIPE_CURRENT, STRIPE_PREVIOUS],
+    }
+}
+
+fn slack_route(path: &str) -> Route<'_> {
+    Route {
+        path,
+        settings: "scheme = \"slack\"",
+        secrets: &[SLACK_CURRENT, SLACK_PREVIOUS],
+    }
+}
+
+fn standard_route(path: &str) -> Route<'_> {
+    Route {
+        path,
+        settings: "scheme = \"standard-webhooks\"",
+        secrets: &[STD_CURRENT, STD_PREVIOUS],
+    }
+}
+
+/// `base64(HMAC-SHA256(secret, body))`: Shopify's documented signature.
+fn shopify_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn hmac_sha512_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn headers(pairs: &[(&str, &str)]) -> Headers {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn github_deliveries_signed_by_octokit_are_forwarded_and_forgeries_refused() {
+    let route = "/webhooks/github";
+    let stage = Stage::start(
+        "",
+        &[Route {
+            path: route,
+            settings: "scheme = \"github\"",
+            secrets: &[GITHUB_CURRENT, GITHUB_PREVIOUS],
+        }],
+    )
+    .await;
+    let now = unix_now();
+    let [current, previous, unknown]: [Headers; 3] = official::sign(
+        Library::Octokit,
+        &[
+            Sign::new(&[GITHUB_CURRENT], BODY, now),
+            Sign::new(&[GITHUB_PREVIOUS], BODY, now),
+            Sign::new(&["a secret nobody configured"], BODY, now),
+        ],
+    )
+    .await
+    .try_into()
+    .unwrap();
+    let with_event = |signed: &Headers| {
+        let mut all = signed.clone();
+        all.push(("X-GitHub-Event".into(), "push".into()));
+        all.push((
+            "X-GitHub-Delivery".into(),
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+        ));
+        all
+    };
+
+    stage
+        .assert_forwarded(
+            route,
+            &with_event(&current),
+            BODY.as_bytes(),
+            "current secret",
+        )
+        .await;
+    stage
+        .assert_forwarded_with(
+            Protocol::Http2,
+            route,
+            &with_event(&previous),
+            BODY.as_bytes(),
+            "second configured secret, over HTTP/2",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &current,
+            TAMPERED.as_bytes(),
+            401,
+            "bad_signature",
+            "tampered body",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &unknown,
+            BODY.as_bytes(),
+            401,
+            "bad_signature",
+            "unknown secret",
+        )
+        .await;
+    // GitHub's legacy SHA-1 header alone is not accepted.
+    let sha1_only = headers(&[(
+        "X-Hub-Signature",
+        "sha1=d03207e4b030cf234e3447bac4d93add4c6643d8",
+    )]);
+    let json = stage
+        .assert_refused(
+            route,
+            &sha1_only,
+            BODY.as_bytes(),
+            401,
+            "missing_signature",
+            "sha1 only",
+        )
+        .await;
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-hub-signature-256"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn shopify_deliveries_signed_per_shopify_docs_are_forwarded_and_forgeries_refused() {
+    let route = "/webhooks/shopify";
+    let stage = Stage::start(
+        "",
+        &[Route {
+            path: route,
+            settings: "scheme = \"shopify\"",
+            secrets: &[SHOPIFY_CURRENT, SHOPIFY_PREVIOUS],
+        }],
+    )
+    .await;
+    let signed = |secret: &str, body: &str| {
+        headers(&[
+            (
+                "X-Shopify-Hmac-Sha256",
+                &shopify_signature(secret, body.as_bytes()),
+            ),
+            ("X-Shopify-Topic", "orders/create"),
+            ("X-Shopify-Shop-Domain", "example.myshopify.com"),
+            (
+                "X-Shopify-Webhook-Id",
+                "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+            ),
+        ])
+    };
+    stage
+        .assert_forwarded(
+            route,
+            &signed(SHOPIFY_CURRENT, BODY),
+            BODY.as_bytes(),
+            "current",
+        )
+        .await;
+    stage
+        .assert_forwarded(
+            route,
+            &signed(SHOPIFY_PREVIOUS, BODY),
+            BODY.as_bytes(),
+            "previous",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &signed(SHOPIFY_CURRENT, BODY),
+            TAMPERED.as_bytes(),
+            401,
+            "bad_signature",
+            "tampered body",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &signed("shpss_guessed", BODY),
+            BODY.as_bytes(),
+            401,
+            "bad_signature",
+            "unknown secret",
+        )
+        .await;
+    // Hex where Shopify sends base64 is malformed, not merely wrong.
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SHOPIFY_CURRENT.as_bytes()).unwrap();
+    mac.update(BODY.as_bytes());
+    let as_hex = headers(&[(
+        "X-Shopify-Hmac-Sha256",
+        &hex::encode(mac.finalize().into_bytes()),
+    )]);
+    stage
+        .assert_refused(
+            route,
+            &as_hex,
+            BODY.as_bytes(),
+            401,
+            "malformed_signature",
+            "hex instead of base64",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn stripe_deliveries_signed_by_stripe_python_are_forwarded_and_forgeries_refused() {
+    let route = "/webhooks/stripe";
+    let stage = Stage::start("", &[stripe_route(route)]).await;
+    let now = unix_now();
+    // About 600 KB: many HTTP/2 DATA frames, hashed as they stream in after the "t." prefix.
+    let large = format!(
+        r#"{{"id":"evt_large","object":"event","data":{{"lines":"{}"}}}}"#,
+        "Ω".repeat(300_000)
+    );
+    let [current, previous, unknown, large_signed]: [Headers; 4] = official::sign(
+        Library::Stripe,
+        &[
+            Sign::new(&[STRIPE_CURRENT], BODY, now),
+            Sign::new(&[STRIPE_PREVIOUS], BODY, now),
+            Sign::new(&["whsec_not_configured_anywhere"], BODY, now),
+            Sign::new(&[STRIPE_CURRENT], &large, now),
+        ],
+    )
+    .await
+    .try_into()
+    .unwrap();
+
+    stage
+        .assert_forwarded(route, &current, BODY.as_bytes(), "current secret")
+        .await;
+    stage
+        .assert_forwarded(route, &previous, BODY.as_bytes(), "previous secret")
+        .await;
+    stage
+        .assert_forwarded_with(
+            Protocol::Http2,
+            route,
+            &large_signed,
+            large.as_bytes(),
+            "600 KB body over HTTP/2",
+        )
+        .await;
+    let mut large_tampered = large.clone().into_bytes();
+    large_tampered[300_001] ^= 0x01;
+    stage
+        .assert_refused(
+            route,
+            &large_signed,
+            &large_tampered,
+            401,
+            "bad_signature",
+            "one bit flipped in the middle of 600 KB",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &current,
+            TAMPERED.as_bytes(),
+            401,
+            "bad_signature",
+            "tampered body",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &unknown,
+            BODY.as_bytes(),
+            401,
+            "bad_signature",
+            "unknown secret",
+        )
+        .await;
+    // A captured signature with its t= moved (still inside the tolerance) no longer matches.
+    let value = header(&current, "stripe-signature");
+    let moved = value.replacen(&format!("t={now}"), &format!("t={}", now - 1), 1);
+    assert_ne!(moved, value);
+    stage
+        .assert_refused(
+            route,
+            &with_header(&current, "stripe-signature", moved),
+            BODY.as_bytes(),
+            401,
+            "bad_signature",
+            "timestamp changed",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn stripe_header_with_several_v1_signatures_is_accepted_if_any_matches() {
+    let route = "/webhooks/stripe";
+    let stage = Stage::start(
+        "",
+        &[Route {
+            path: route,
+            settings: "scheme = \"stripe\"",
+            secrets: &[STRIPE_CURRENT],
+        }],
+    )
+    .await;
+    let now = unix_now();
+    let [rolling, neither]: [Headers; 2] = official::sign(
+        Library::Stripe,
+        &[
+            // Stripe signs with the old and the new secret while an endpoint's secret rolls.
+            Sign::new(
+                &["whsec_old_secret_being_rolled", STRIPE_CURRENT],
+                BODY,
+                now,
+            ),
+            Sign::new(&["whsec_one_unknown", "whsec_two_unknown"], BODY, now),
+        ],
+    )
+    .await
+    .try_into()
+    .unwrap();
+    assert_eq!(
+        header(&rolling, "stripe-signature").matches("v1=").count(),
+        2
+    );
+    stage
+        .assert_forwarded(route, &rolling, BODY.as_bytes(), "second of two v1 matches")
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &neither,
+            BODY.as_bytes(),
+            401,
+            "bad_signature",
+            "no v1 matches",
+        )
+        .await;
+    // Test-mode deliveries also carry a v0 entry, which is ignored.
+    let with_v0 = format!(
+        "{},v0={}",
+        header(&rolling, "stripe-signature"),
+        "0".repeat(64)
+    );
+    stage
+        .assert_forwarded(
+            route,
+            &with_header(&rolling, "stripe-signature", with_v0),
+            BODY.as_bytes(),
+            "with a v0 entry",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn stripe_header_with_a_valid_v1_and_an_undecodable_v1_is_forwarded_as_stripe_accepts_it() {
+    // stripe-python's own test_header_contains_valid_signature: a valid header followed by
+    // ",v1=bad_signature" verifies. Stripe's libraries compare each v1 as text and need one
+    // match; an entry that is not hex is just one that does not match.
+    let route = "/webhooks/stripe";
+    let stage = Stage::start("", &[stripe_route(route)]).await;
+    let now = unix_now();
+    let signed = official::sign_one(Library::Stripe, Sign::new(&[STRIPE_CURRENT], BODY, now)).await;
+    let value = header(&signed, "stripe-signature");
+    for padded in [
+        format!("{value},v1=bad_signature"),
+        value.replacen(",v1=", ",v1=bad_signature,v1=", 1),
+    ] {
+        let headers = with_header(&signed, "stripe-signature", padded.clone());
+        let verdict = official::verify(
+            Library::Stripe,
+            &[official::Verify {
+                secret: STRIPE_CURRENT,
+                body: BODY,
+                headers: &headers,
+                now,
+            }],
+        )
+        .await;
+        assert_eq!(verdict, vec![Ok(())], "stripe's library on {padded}");
+        stage
+            .assert_forwarded(route, &headers, BODY.as_bytes(), &padded)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn slack_requests_signed_by_slack_sdk_are_forwarded_and_forgeries_refused() {
+    let route = "/slack/events";
+    let stage = Stage::start("", &[slack_route(route)]).await;
+    // Slack sends form-encoded bodies for slash commands.
+    let form =
+        "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&command=%2Fweather&text=Z%C3%BCrich";
+    let now = unix_now();
+    let [current, previous, unknown]: [Headers; 3] = official::sign(
+        Library::Slack,
+        &[
+            Sign::new(&[SLACK_CURRENT], form, now),
+            Sign::new(&[SLACK_PREVIOUS], form, now),
+            Sign::new(&["0000000000000000ffffffffffffffff"], form, now),
+        ],
+    )
+    .await
+    .try_into()
+    .unwrap();
+
+    stage
+        .assert_forwarded(route, &current, form.as_bytes(), "current secret")
+        .await;
+    stage
+        .assert_forwarded(route, &previous, form.as_bytes(), "previous secret")
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &current,
+            b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&command=%2Fdelete-all",
+            401,
+            "bad_signature",
+            "tampered body",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &unknown,
+            form.as_bytes(),
+            401,
+            "bad_signature",
+            "unknown secret",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &with_header(&current, "x-slack-request-timestamp", (now - 1).to_string()),
+            form.as_bytes(),
+            401,
+            "bad_signature",
+            "timestamp changed",
+        )
+        .await;
+    let json = stage
+        .assert_refused(
+            route,
+            &without_header(&current, "x-slack-request-timestamp"),
+            form.as_bytes(),
+            401,
+            "missing_signature",
+            "timestamp header removed",
+        )
+        .await;
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("x-slack-request-timestamp"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn standard_webhooks_signed_by_the_reference_library_are_forwarded_and_forgeries_refused() {
+    let route = "/webhooks/standard";
+    let stage = Stage::start("", &[standard_route(route)]).await;
+    let now = unix_now();
+    let [current, previous, both, unknown]: [Headers; 4] = official::sign(
+        Library::StandardWebhooks,
+        &[
+            Sign::new(&[STD_CURRENT], BODY, now).id("msg_current"),
+            Sign::new(&[STD_PREVIOUS], BODY, now).id("msg_previous"),
+            // A sender rotating its secret signs with the old and the new one.
+            Sign::new(&[STD_UNKNOWN, STD_CURRENT], BODY, now).id("msg_both"),
+            Sign::new(&[STD_UNKNOWN], BODY, now).id("msg_unknown"),
+        ],
+    )
+    .await
+    .try_into()
+    .unwrap();
+    assert_eq!(header(&both, "webhook-signature").split(' ').count(), 2);
+
+    stage
+        .assert_forwarded(route, &current, BODY.as_bytes(), "current secret")
+        .await;
+    stage
+        .assert_forwarded(route, &previous, BODY.as_bytes(), "previous secret")
+        .await;
+    stage
+        .assert_forwarded(route, &both, BODY.as_bytes(), "two signatures, one known")
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &current,
+            TAMPERED.as_bytes(),
+            401,
+            "bad_signature",
+            "tampered body",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &unknown,
+            BODY.as_bytes(),
+            401,
+            "bad_signature",
+            "unknown secret",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &with_header(&current, "webhook-id", "msg_another"),
+            BODY.as_bytes(),
+            401,
+            "bad_signature",
+            "id changed",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &with_header(&current, "webhook-timestamp", (now - 1).to_string()),
+            BODY.as_bytes(),
+            401,
+            "bad_signature",
+            "timestamp changed",
+        )
+        .await;
+    // Only asymmetric (v1a) signatures: nothing an HMAC key can check.
+    let asymmetric_only = with_header(
+        &current,
+        "webhook-signature",
+        header(&current, "webhook-signature").replacen("v1,", "v1a,", 1),
+    );
+    stage
+        .assert_refused(
+            route,
+            &asymmetric_only,
+            BODY.as_bytes(),
+            401,
+            "malformed_signature",
+            "only v1a",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn svix_deliveries_with_svix_header_names_verify_on_a_standard_webhooks_route() {
+    let route = "/webhooks/svix";
+    let stage = Stage::start("", &[standard_route(route)]).await;
+    let now = unix_now();
+    let [current, previous]: [Headers; 2] = official::sign(
+        Library::Svix,
+        &[
+            Sign::new(&[STD_CURRENT], BODY, now).id("msg_svix_1"),
+            Sign::new(&[STD_PREVIOUS], BODY, now).id("msg_svix_2"),
+        ],
+    )
+    .await
+    .try_into()
+    .unwrap();
+    assert!(current.iter().all(|(name, _)| name.starts_with("svix-")));
+
+    stage
+        .assert_forwarded(route, &current, BODY.as_bytes(), "svix, current secret")
+        .await;
+    stage
+        .assert_forwarded(route, &previous, BODY.as_bytes(), "svix, previous secret")
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &current,
+            TAMPERED.as_bytes(),
+            401,
+            "bad_signature",
+            "svix, tampered body",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &with_header(&current, "svix-id", "msg_svix_other"),
+            BODY.as_bytes(),
+            401,
+            "bad_signature",
+            "svix, id changed",
+        )
+        .await;
+    let json = stage
+        .assert_refused(
+            route,
+            &without_header(&current, "svix-id"),
+            BODY.as_bytes(),
+            401,
+            "missing_signature",
+            "svix, id removed",
+        )
+        .await;
+    assert!(
+        json["message"].as_str().unwrap().contains("svix-id"),
+        "{json}"
+    );
+}
+
+#[tokio::test]
+async fn generic_hmac_routes_check_their_header_prefix_encoding_and_algorithm() {
+    let stage = Stage::start(
+        "",
+        &[
+            Route {
+                path: "/hooks/sha512-hex",
+                settings: "scheme = \"hmac\"\nheader = \"X-Signature\"\nprefix = \"sha512=\"\nencoding = \"hex\"\nalgorithm = \"sha512\"",
+                secrets: &["generic-current", "generic-previous"],
+            },
+            Route {
+                path: "/hooks/sha256-base64",
+                settings: "scheme = \"hmac\"\nheader = \"X-Body-Mac\"\nencoding = \"base64\"",
+                secrets: &["generic-base64"],
+            },
+        ],
+    )
+    .await;
+    let body = BODY.as_bytes();
+    let sha512 = |secret: &str, body: &[u8]| {
+        headers(&[(
+            "X-Signature",
+            &format!("sha512={}", hmac_sha512_hex(secret, body)),
+        )])
+    };
+    let route = "/hooks/sha512-hex";
+    stage
+        .assert_forwarded(route, &sha512("generic-current", body), body, "sha512")
+        .await;
+    stage
+        .assert_forwarded(
+            route,
+            &sha512("generic-previous", body),
+            body,
+            "sha512, second secret",
+        )
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &sha512("generic-current", body),
+            TAMPERED.as_bytes(),
+            401,
+            "bad_signature",
+            "sha512, tampered",
+        )
+        .await;
+    let unprefixed = headers(&[("X-Signature", &hmac_sha512_hex("generic-current", body))]);
+    stage
+        .assert_refused(
+            route,
+            &unprefixed,
+            body,
+            401,
+            "malformed_signature",
+            "sha512, prefix missing",
+        )
+        .await;
+    // A SHA-256 MAC where SHA-512 is configured has the wrong length.
+    let sha256_instead = headers(&[(
+        "X-Signature",
+        &format!(
+            "sha512={}",
+            hex::encode(
+                STANDARD
+                    .decode(shopify_signature("generic-current", body))
+                    .unwrap()
+            )
+        ),
+    )]);
+    let json = stage
+        .assert_refused(
+            route,
+            &sha256_instead,
+            body,
+            401,
+            "malformed_signature",
+            "sha256 where sha512 is configured",
+        )
+        .await;
+    assert_eq!(json["reason"], "wrong_length", "{json}");
+
+    let route = "/hooks/sha256-base64";
+    let base64 = headers(&[("X-Body-Mac", &shopify_signature("generic-base64", body))]);
+    stage
+        .assert_forwarded(route, &base64, body, "sha256 base64")
+        .await;
+    stage
+        .assert_refused(
+            route,
+            &base64,
+            TAMPERED.as_bytes(),
+            401,
+            "bad_signature",
+            "sha256 base64, tampered",
+        )
+        .await;
+}
+
+/// The timestamped schemes by route name prefix, each with its own library's signature of
+/// `BODY` at every one of `timestamps`: `result[i]` holds the four deliveries signed at
+/// `timestamps[i]`. One run per library, the four libraries at once.
+async fn sign_timestamped(timestamps: &[i64]) -> Vec<Vec<(&'static str, Headers)>> {
+    let ids: Vec<String> = timestamps.iter().map(|t| format!("msg_at_{t}")).collect();
+    let batch = |secret: &'static [&'static str]| -> Vec<Sign<'_>> {
+        timestamps
+            .iter()
+            .zip(&ids)
+            .map(|(timestamp, id)| Sign::new(secret, BODY, *timestamp).id(id))
+            .collect()
+    };
+    let (stripe_batch, slack_batch, standard_batch) = (
+        batch(&[STRIPE_CURRENT]),
+        batch(&[SLACK_CURRENT]),
+        batch(&[STD_CURRENT]),
+    );
+    let (stripe, slack, standard, svix) = tokio::join!(
+        official::sign(Library::Stripe, &stripe_batch),
+        official::sign(Library::Slack, &slack_batch),
+        official::sign(Library::StandardWebhooks, &standard_batch),
+        official::sign(Library::Svix, &standard_batch),
+    );
+    (0..timestamps.len())
+        .map(|i| {
+            vec![
+                ("stripe", stripe[i].clone()),
+                ("slack", slack[i].clone()),
+                ("standard", standard[i].clone()),
+                ("svix", svix[i].clone()),
+            ]
+        })
+        .collect()
+}
+
+/// Paths `/stripe{suffix}`, `/slack{suffix}`, `/standard{suffix}`, `/svix{suffix}`.
+fn timestamped_paths(suffix: &str) -> [String; 4] {
+    ["stripe", "slack", "standard", "svix"].map(|scheme| format!("/{scheme}{suffix}"))
+}
+
+/// One route per timestamped scheme; `settings` are the stripe, slack and standard-webhooks
+/// lines (the svix route is a standard-webhooks route too).
+fn timestamped_routes<'a>(paths: &'a [String; 4], settings: &'a [String; 3]) -> Vec<Route<'a>> {
+    vec![
+        Route {
+            path: &paths[0],
+            settings: &settings[0],
+            secrets: &[STRIPE_CURRENT],
+        },
+        Route {
+            path: &paths[1],
+            settings: &settings[1],
+            secrets: &[SLACK_CURRENT],
+        },
+        Route {
+            path: &paths[2],
+            settings: &settings[2],
+            secrets: &[STD_CURRENT],
+        },
+        Route {
+            path: &paths[3],
+            settings: &settings[2],
+            secrets: &[STD_CURRENT],
+        },
+    ]
+}
+
+#[tokio::test]
+async fn timestamps_beyond_five_minutes_past_or_future_are_401_stale_timestamp() {
+    let settings = [
+        "scheme = \"stripe\"".to_string(),
+        "scheme = \"slack\"".to_string(),
+        "scheme = \"standard-webhooks\"".to_string(),
+    ];
+    let paths = timestamped_paths("");
+    let stage = Stage::start("", &timestamped_routes(&paths, &settings)).await;
+    let now = unix_now();
+    let offsets = [-200, 200, -400, 400];
+    let signed_at = sign_timestamped(&offsets.map(|offset| now + offset)).await;
+    // 100 s inside the default window on either side: accepted, whatever the test's pace.
+    for (offset, deliveries) in offsets.iter().zip(&signed_at).take(2) {
+        for (scheme, signed) in deliveries {
+            stage
+                .assert_forwarded(
+                    &format!("/{scheme}"),
+                    signed,
+                    BODY.as_bytes(),
+                    &format!("{scheme} at now{offset:+}"),
+                )
+                .await;
+        }
+    }
+    for (offset, deliveries) in offsets.iter().zip(&signed_at).skip(2) {
+        for (scheme, signed) in deliveries {
+            let json = stage
+                .assert_refused(
+                    &format!("/{scheme}"),
+                    signed,
+                    BODY.as_bytes(),
+                    401,
+                    "stale_timestamp",
+                    &format!("{scheme} at now{offset:+}"),
+                )
+                .await;
+            assert_eq!(json["reason"], "stale_timestamp", "{json}");
+            let timestamp_header = match *scheme {
+                "stripe" => "stripe-signature",
+                "slack" => "x-slack-request-timestamp",
+                "standard" => "webhook-timestamp",
+                _ => "svix-timestamp",
+            };
+            assert!(
+                json["message"].as_str().unwrap().contains(timestamp_header),
+                "{scheme}: {json}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_route_tolerance_replaces_the_five_minute_default() {
+    let short = [
+        "scheme = \"stripe\"\ntolerance = \"30s\"".to_string(),
+        "scheme = \"slack\"\ntolerance = \"30s\"".to_string(),
+        "scheme = \"standard-webhooks\"\ntolerance = \"30s\"".to_string(),
+    ];
+    let long = [
+        "scheme = \"stripe\"\ntolerance = \"15m\"".to_string(),
+        "scheme = \"slack\"\ntolerance = \"15m\"".to_string(),
+        "scheme = \"standard-webhooks\"\ntolerance = \"15m\"".to_string(),
+    ];
+    let (short_paths, long_paths) = (timestamped_paths("-30s"), timestamped_paths("-15m"));
+    let mut routes = timestamped_routes(&short_paths, &short);
+    routes.extend(timestamped_routes(&long_paths, &long));
+    let stage = Stage::start("", &routes).await;
+    let now = unix_now();
+    let offsets = [-5, -90, 90, -600, 600];
+    let signed_at = sign_timestamped(&offsets.map(|offset| now + offset)).await;
+
+    for (scheme, signed) in &signed_at[0] {
+        stage
+            .assert_forwarded(
+                &format!("/{scheme}-30s"),
+                signed,
+                BODY.as_bytes(),
+                &format!("{scheme}: 5 s old, tolerance 30s"),
+            )
+            .await;
+    }
+    for (offset, deliveries) in offsets.iter().zip(&signed_at).skip(1).take(2) {
+        for (scheme, signed) in deliveries {
+            stage
+                .assert_refused(
+                    &format!("/{scheme}-30s"),
+                    signed,
+                    BODY.as_bytes(),
+                    401,
+                    "stale_timestamp",
+                    &format!("{scheme}: now{offset:+}, tolerance 30s"),
+                )
+                .await;
+        }
+    }
+    // Ten minutes either way: stale by default, inside a 15-minute tolerance.
+    for (offset, deliveries) in offsets.iter().zip(&signed_at).skip(3) {
+        for (scheme, signed) in deliveries {
+            stage
+                .assert_forwarded(
+                    &format!("/{scheme}-15m"),
+                    signed,
+                    BODY.as_bytes(),
+                    &format!("{scheme}: now{offset:+}, tolerance 15m"),
+                )
+                .await;
+        }
+    }
+}
