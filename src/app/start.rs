@@ -116,7 +116,7 @@ pub async fn start_with_workers(
         }),
     ));
     let context = Arc::new(server::ConnectionContext {
-        proxy: Arc::clone(&proxy),
+        handler: Arc::clone(&proxy),
         metrics: Arc::clone(&metrics),
         tls: acceptor,
         server: config.server.clone(),

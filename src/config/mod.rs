@@ -37,8 +37,20 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Each connection costs memory (TLS buffers); this bounds it at a few tens of MiB.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-/// Bounds buffered bodies: worst-case body memory is `max_in_flight × max_body_bytes`.
+/// Verified requests at the app at once: bounds the app's concurrency. Buffered bodies are
+/// bounded by this plus `max_unverified_bodies`, times `max_body_bytes`.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 128;
+/// Bodies being read whose signature is not verified yet. Bounded apart from `max_in_flight`,
+/// so senders of forgeries cannot take the slots genuine deliveries need.
+pub const DEFAULT_MAX_UNVERIFIED_BODIES: usize = 256;
+/// Unverified body reads one client address may hold: no single source takes every slot.
+pub const DEFAULT_MAX_UNVERIFIED_PER_SOURCE: usize = 32;
+/// Unverified body reads one connection may hold (HTTP/2 multiplexes many streams).
+pub const DEFAULT_MAX_UNVERIFIED_PER_CONNECTION: usize = 8;
+/// Webhook senders are servers that send a whole body in milliseconds; a body arriving slower
+/// than 1 KiB/s after the grace period below is a slow-body attack, not a delivery.
+pub const DEFAULT_MIN_BODY_RATE: u64 = 1024;
+pub const DEFAULT_BODY_RATE_GRACE: Duration = Duration::from_secs(2);
 /// Webhook senders send a handful of short headers.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const DEFAULT_MAX_HEADERS: usize = 64;
@@ -150,6 +162,32 @@ pub struct Limits {
     pub max_header_bytes: usize,
     pub max_headers: usize,
     pub max_h2_streams: u32,
+    pub max_unverified_bodies: usize,
+    pub max_unverified_per_source: usize,
+    pub max_unverified_per_connection: usize,
+    /// Bytes per second a body must average once `body_rate_grace` has passed; 0: no minimum.
+    pub min_body_rate: u64,
+    pub body_rate_grace: Duration,
+}
+
+impl Default for Limits {
+    /// Every limit at its default, as an empty `[limits]` table gives.
+    fn default() -> Limits {
+        Limits {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_headers: DEFAULT_MAX_HEADERS,
+            max_h2_streams: DEFAULT_MAX_H2_STREAMS,
+            max_unverified_bodies: DEFAULT_MAX_UNVERIFIED_BODIES,
+            max_unverified_per_source: DEFAULT_MAX_UNVERIFIED_PER_SOURCE,
+            max_unverified_per_connection: DEFAULT_MAX_UNVERIFIED_PER_CONNECTION,
+            min_body_rate: DEFAULT_MIN_BODY_RATE,
+            body_rate_grace: DEFAULT_BODY_RATE_GRACE,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +233,8 @@ pub struct Route {
     pub tolerance: Duration,
     pub dedupe: Option<Dedupe>,
     pub allow_sources: Option<Vec<IpNet>>,
+    /// The methods the route takes; `None`: every method but CONNECT and TRACE.
+    pub methods: Option<Vec<http::Method>>,
 }
 
 impl Config {
@@ -364,6 +404,24 @@ impl Config {
                 }
                 value => value.unwrap_or(DEFAULT_MAX_H2_STREAMS),
             },
+            max_unverified_bodies: at_least_one(
+                raw.limits.max_unverified_bodies,
+                DEFAULT_MAX_UNVERIFIED_BODIES,
+            )
+            .map_err(|m| invalid("limits.max_unverified_bodies", m))?,
+            max_unverified_per_source: at_least_one(
+                raw.limits.max_unverified_per_source,
+                DEFAULT_MAX_UNVERIFIED_PER_SOURCE,
+            )
+            .map_err(|m| invalid("limits.max_unverified_per_source", m))?,
+            max_unverified_per_connection: at_least_one(
+                raw.limits.max_unverified_per_connection,
+                DEFAULT_MAX_UNVERIFIED_PER_CONNECTION,
+            )
+            .map_err(|m| invalid("limits.max_unverified_per_connection", m))?,
+            min_body_rate: raw.limits.min_body_rate.unwrap_or(DEFAULT_MIN_BODY_RATE),
+            body_rate_grace: positive(raw.limits.body_rate_grace, DEFAULT_BODY_RATE_GRACE)
+                .map_err(|m| invalid("limits.body_rate_grace", m))?,
         };
 
         let log = Log {
@@ -617,6 +675,12 @@ fn validate_route(
         .transpose()
         .map_err(|m| invalid("allow_sources", m))?;
 
+    let methods = raw
+        .methods
+        .map(parse_methods)
+        .transpose()
+        .map_err(|m| invalid("methods", m))?;
+
     Ok(Route {
         name,
         path,
@@ -627,7 +691,32 @@ fn validate_route(
         tolerance,
         dedupe,
         allow_sources,
+        methods,
     })
+}
+
+/// Reads a route's `methods`: HTTP method tokens, never CONNECT or TRACE (hookwall refuses
+/// those on every route), at least one.
+fn parse_methods(names: Vec<String>) -> Result<Vec<http::Method>, String> {
+    if names.is_empty() {
+        return Err("lists no method; list at least one, like [\"POST\"], or remove it to allow every method but CONNECT and TRACE".into());
+    }
+    let mut methods: Vec<http::Method> = Vec::with_capacity(names.len());
+    for name in names {
+        let method = http::Method::from_bytes(name.as_bytes())
+            .ok()
+            .filter(|_| !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase()))
+            .ok_or_else(|| {
+                format!("{name:?} is not an HTTP method; write it in capitals, like \"POST\"")
+            })?;
+        if method == http::Method::CONNECT || method == http::Method::TRACE {
+            return Err(format!("{name} is never forwarded by hookwall; remove it"));
+        }
+        if !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    Ok(methods)
 }
 
 /// Reads `scheme` and, for `hmac`, its settings. Errors carry the key they concern.

@@ -83,6 +83,12 @@ pub struct RawLimits {
     pub max_header_bytes: Option<usize>,
     pub max_headers: Option<usize>,
     pub max_h2_streams: Option<u32>,
+    pub max_unverified_bodies: Option<usize>,
+    pub max_unverified_per_source: Option<usize>,
+    pub max_unverified_per_connection: Option<usize>,
+    pub min_body_rate: Option<u64>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub body_rate_grace: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +113,7 @@ pub struct RawRoute {
     pub dedupe: Option<Duration>,
     pub dedupe_max_entries: Option<usize>,
     pub allow_sources: Option<Vec<String>>,
+    pub methods: Option<Vec<String>>,
     // Only for `scheme = "hmac"`.
     pub header: Option<String>,
     pub prefix: Option<String>,

@@ -3,11 +3,12 @@
 
 use crate::app::shutdown::Phase;
 use crate::config;
+use crate::net::client::{ClientConnection, Handler};
 use crate::net::connections::{Activity, Admission, ConnectionTracker};
 use crate::net::linger::Lingering;
 use crate::net::read_ahead::ReadAhead;
 use crate::net::tls::ALPN_H2;
-use crate::proxy::service::Proxy;
+use crate::net::wire::{WireHeads, WireWatch};
 use crate::telemetry::metrics::Metrics;
 use http::Request;
 use hyper::body::Incoming;
@@ -41,8 +42,8 @@ const CLOSE_IDLE_AFTER: Duration = Duration::from_secs(1);
 const H2_PREFACE_START: &[u8] = b"PRI";
 
 /// What every connection of the proxy listener shares.
-pub struct ConnectionContext {
-    pub proxy: Arc<Proxy>,
+pub struct ConnectionContext<H> {
+    pub handler: Arc<H>,
     pub metrics: Arc<Metrics>,
     pub tls: Option<TlsAcceptor>,
     pub server: config::Server,
@@ -96,7 +97,11 @@ impl Workers {
 }
 
 /// Accepts (as worker `me`) until the drain reaches [`Phase::Closing`].
-pub async fn accept_loop(listener: TcpListener, context: Arc<ConnectionContext>, me: usize) {
+pub async fn accept_loop<H: Handler>(
+    listener: TcpListener,
+    context: Arc<ConnectionContext<H>>,
+    me: usize,
+) {
     let mut phase = context.phase.clone();
     loop {
         let accepted = tokio::select! {
@@ -112,7 +117,7 @@ pub async fn accept_loop(listener: TcpListener, context: Arc<ConnectionContext>,
                 continue;
             }
         };
-        let max_connections = context.proxy.settings().limits.max_connections;
+        let max_connections = context.handler.limits().max_connections;
         let guard = match context.connections.admit(max_connections) {
             Admission::Accepted(guard) => guard,
             Admission::AcceptedByEvicting(guard) => {
@@ -168,10 +173,10 @@ enum Accepted {
     Moved(std::net::TcpStream),
 }
 
-async fn serve_connection(
+async fn serve_connection<H: Handler>(
     stream: Accepted,
     peer: SocketAddr,
-    context: &ConnectionContext,
+    context: &ConnectionContext<H>,
     activity: &Arc<Activity>,
 ) {
     let stream = match stream {
@@ -186,15 +191,33 @@ async fn serve_connection(
         },
     };
     let _ = stream.set_nodelay(true);
+    // A connection that has not finished its handshake (or sent its first bytes) when the
+    // listener stops is abandoned: it has nothing in flight, and waiting for it would hold
+    // the drain open for up to the handshake timeout.
+    let mut phase = context.phase.clone();
     match &context.tls {
         Some(acceptor) => {
             // Evicted (to make room) or timed out before the handshake completes: drop it.
+            // One still in progress when the listener stops gets the moment an accepted
+            // connection gets to send its first request, then is abandoned, so a stalled
+            // handshake cannot hold the drain open for `tls_handshake_timeout`.
+            let handshake = acceptor.accept(ReadAhead::new(Lingering::new(stream)));
+            let mut handshake = std::pin::pin!(tokio::time::timeout(
+                context.server.tls_handshake_timeout,
+                handshake,
+            ));
             let handshake = tokio::select! {
-                handshake = tokio::time::timeout(
-                    context.server.tls_handshake_timeout,
-                    acceptor.accept(ReadAhead::new(Lingering::new(stream))),
-                ) => handshake,
+                handshake = &mut handshake => handshake,
                 _ = activity.evicted() => return,
+                _ = reached(&mut phase, Phase::Closing) => {
+                    match tokio::time::timeout(FIRST_REQUEST_WINDOW, handshake).await {
+                        Ok(handshake) => handshake,
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake abandoned: the listener stopped");
+                            return;
+                        }
+                    }
+                }
             };
             let tls = match handshake {
                 Ok(Ok(tls)) => tls,
@@ -219,6 +242,10 @@ async fn serve_connection(
                     starts_with_h2_preface(&stream),
                 ) => sniffed,
                 _ = activity.evicted() => return,
+                _ = reached(&mut phase, Phase::Closing) => {
+                    tokio::time::timeout(FIRST_REQUEST_WINDOW, starts_with_h2_preface(&stream))
+                        .await
+                }
             };
             match sniffed {
                 Ok(Ok(h2)) => serve_http(Lingering::new(stream), peer, h2, context, activity).await,
@@ -248,28 +275,36 @@ async fn starts_with_h2_preface(stream: &TcpStream) -> std::io::Result<bool> {
     }
 }
 
-async fn serve_http<I>(
+async fn serve_http<I, H>(
     io: I,
     peer: SocketAddr,
     h2: bool,
-    context: &ConnectionContext,
+    context: &ConnectionContext<H>,
     activity: &Arc<Activity>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Handler,
 {
-    let proxy = Arc::clone(&context.proxy);
+    let limits = context.handler.limits();
+    let handler = Arc::clone(&context.handler);
+    let client = Arc::new(ClientConnection::new(peer));
+    // HTTP/1 only: what each request head looked like on the wire (see `wire`).
+    let heads = WireHeads::new(limits.max_header_bytes, limits.max_headers);
     let requests_activity = Arc::clone(activity);
-    let service = service_fn(move |request: Request<Incoming>| {
-        let proxy = Arc::clone(&proxy);
+    let request_heads = Arc::clone(&heads);
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        let handler = Arc::clone(&handler);
         let busy = requests_activity.busy();
+        request.extensions_mut().insert(Arc::clone(&client));
+        if !h2 {
+            request.extensions_mut().insert(request_heads.next_head());
+        }
         async move {
-            let response = proxy.handle(request, peer).await;
+            let response = handler.handle(request).await;
             drop(busy);
             Ok::<_, Infallible>(response)
         }
     });
-    let io = TokioIo::new(io);
-    let limits = context.proxy.settings().limits.clone();
     if h2 {
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
@@ -280,7 +315,7 @@ async fn serve_http<I>(
             .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
         // GOAWAY as soon as the drain starts: senders open new streams elsewhere while the
         // streams already sent here finish.
-        let connection = builder.serve_connection(io, service);
+        let connection = builder.serve_connection(TokioIo::new(io), service);
         drive(connection, context, activity, Phase::Draining).await;
     } else {
         let mut builder = http1::Builder::new();
@@ -295,6 +330,7 @@ async fn serve_http<I>(
         // While draining, responses carry `Connection: close` (see `Proxy`); idle HTTP/1
         // connections are closed only when the listener stops, so a request already on its
         // way over a pooled connection is never cut off.
+        let io = TokioIo::new(WireWatch::new(io, heads));
         let connection = builder.serve_connection(io, service);
         drive(connection, context, activity, Phase::Closing).await;
     }
@@ -310,9 +346,9 @@ async fn serve_http<I>(
 ///
 /// A connection still idle [`CLOSE_IDLE_AFTER`] after its graceful shutdown began (say an
 /// HTTP/2 client that never sent its preface, which hyper cannot shut down) is dropped.
-async fn drive<C>(
+async fn drive<C, H>(
     connection: C,
-    context: &ConnectionContext,
+    context: &ConnectionContext<H>,
     activity: &Arc<Activity>,
     shutdown_at: Phase,
 ) where

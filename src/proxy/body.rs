@@ -15,6 +15,39 @@ pub enum BodyError {
     TooLarge,
     #[error("the body ended early or was malformed: {0}")]
     Incomplete(Box<dyn std::error::Error + Send + Sync>),
+    #[error("limits.body_read_timeout passed before the body was complete")]
+    TimedOut,
+    #[error("the body arrived slower than limits.min_body_rate after limits.body_rate_grace")]
+    TooSlow,
+}
+
+/// How fast a body must arrive: whole within `timeout`, and once `grace` has passed, at
+/// least `min_rate` bytes per second on average since it started (0: no minimum). A sender
+/// that trickles a byte at a time is cut off after the grace, not after the full timeout.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    pub started: tokio::time::Instant,
+    pub timeout: std::time::Duration,
+    pub grace: std::time::Duration,
+    pub min_rate: u64,
+}
+
+impl Pace {
+    /// When the body must be complete, and when the rate falls below the minimum unless more
+    /// than `received` bytes have arrived by then; whichever comes first, and which it is.
+    fn deadline(&self, received: u64) -> (tokio::time::Instant, BodyError) {
+        let overall = self.started + self.timeout;
+        if self.min_rate == 0 {
+            return (overall, BodyError::TimedOut);
+        }
+        let earned = std::time::Duration::from_secs_f64(received as f64 / self.min_rate as f64);
+        let too_slow = self.started + self.grace + earned;
+        if too_slow < overall {
+            (too_slow, BodyError::TooSlow)
+        } else {
+            (overall, BodyError::TimedOut)
+        }
+    }
 }
 
 /// Reads and throws away what is left of a refused request's body, in the background and
@@ -44,13 +77,14 @@ where
     });
 }
 
-/// Reads all of `body`, feeding every chunk to `verification` (when there is one). On
-/// [`BodyError::TooLarge`] the rest of `body` is left unread.
+/// Reads all of `body` at `pace`, feeding every chunk to `verification` (when there is
+/// one). On an error the rest of `body` is left unread.
 pub async fn read_limited<B>(
     body: &mut B,
     content_length: Option<u64>,
     limit: u64,
     mut verification: Option<&mut Verification>,
+    pace: Pace,
 ) -> Result<Bytes, BodyError>
 where
     B: Body<Data = Bytes> + Unpin,
@@ -59,7 +93,13 @@ where
     let mut first: Option<Bytes> = None;
     let mut buffer = BytesMut::new();
     let mut total: u64 = 0;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let (deadline, late) = pace.deadline(total);
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) => return Err(late),
+        };
         let frame = frame.map_err(|err| BodyError::Incomplete(err.into()))?;
         // Trailers are not signed and not forwarded.
         let Ok(chunk) = frame.into_data() else {
@@ -109,13 +149,22 @@ mod tests {
         }
     }
 
+    fn pace() -> Pace {
+        Pace {
+            started: tokio::time::Instant::now(),
+            timeout: std::time::Duration::from_secs(30),
+            grace: std::time::Duration::from_secs(2),
+            min_rate: 1024,
+        }
+    }
+
     fn chunked(chunks: &[&'static [u8]]) -> Chunks {
         Chunks(chunks.iter().map(|c| Bytes::from_static(c)).collect())
     }
 
     #[tokio::test]
     async fn joins_chunks_in_order() {
-        let body = read_limited(&mut chunked(&[b"ab", b"cd", b"e"]), None, 100, None)
+        let body = read_limited(&mut chunked(&[b"ab", b"cd", b"e"]), None, 100, None, pace())
             .await
             .unwrap();
         assert_eq!(&body[..], b"abcde");
@@ -124,7 +173,7 @@ mod tests {
     #[tokio::test]
     async fn single_frame_is_not_copied() {
         let original = Bytes::from_static(b"hello");
-        let body = read_limited(&mut Full::new(original.clone()), Some(5), 100, None)
+        let body = read_limited(&mut Full::new(original.clone()), Some(5), 100, None, pace())
             .await
             .unwrap();
         assert_eq!(body.as_ptr(), original.as_ptr());
@@ -132,17 +181,65 @@ mod tests {
 
     #[tokio::test]
     async fn limit_counts_streamed_bytes() {
-        let err = read_limited(&mut chunked(&[b"1234", b"5678"]), None, 7, None)
+        let err = read_limited(&mut chunked(&[b"1234", b"5678"]), None, 7, None, pace())
             .await
             .unwrap_err();
         assert!(matches!(err, BodyError::TooLarge));
-        let ok = read_limited(&mut chunked(&[b"1234", b"567"]), None, 7, None).await;
+        let ok = read_limited(&mut chunked(&[b"1234", b"567"]), None, 7, None, pace()).await;
         assert_eq!(&ok.unwrap()[..], b"1234567");
+    }
+
+    /// A body that never sends anything after its head.
+    struct Silent;
+
+    impl Body for Silent {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_body_is_too_slow_after_the_grace_not_the_full_timeout() {
+        let started = tokio::time::Instant::now();
+        let err = read_limited(&mut Silent, Some(10), 100, None, pace())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BodyError::TooSlow), "{err:?}");
+        assert_eq!(started.elapsed(), std::time::Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_minimum_rate_only_the_timeout_applies() {
+        let started = tokio::time::Instant::now();
+        let pace = Pace {
+            min_rate: 0,
+            ..pace()
+        };
+        let err = read_limited(&mut Silent, Some(10), 100, None, pace)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BodyError::TimedOut), "{err:?}");
+        assert_eq!(started.elapsed(), std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bytes_received_earn_time_at_the_minimum_rate() {
+        let pace = pace();
+        let (deadline, _) = pace.deadline(2048);
+        assert_eq!(deadline - pace.started, std::time::Duration::from_secs(4));
+        let (deadline, late) = pace.deadline(1 << 30);
+        assert_eq!(deadline - pace.started, pace.timeout);
+        assert!(matches!(late, BodyError::TimedOut));
     }
 
     #[tokio::test]
     async fn empty_body_is_empty() {
-        let body = read_limited(&mut chunked(&[]), Some(0), 10, None)
+        let body = read_limited(&mut chunked(&[]), Some(0), 10, None, pace())
             .await
             .unwrap();
         assert!(body.is_empty());

@@ -3,6 +3,7 @@
 
 use crate::config::{self, Mode};
 use crate::proxy::dedupe::DedupeStore;
+use crate::proxy::target::routing_path;
 use crate::signature::Verifier;
 use crate::telemetry::metrics::{Metrics, RouteMetrics, UNMATCHED_ROUTE};
 use ipnet::IpNet;
@@ -18,6 +19,26 @@ pub struct ActiveRoute {
     pub dedupe: Option<Arc<DedupeStore>>,
     /// The route's allowlist, or the global one; `None` allows every source.
     pub allow_sources: Option<Arc<[IpNet]>>,
+    /// The methods the route takes; `None`: every method but CONNECT and TRACE.
+    pub methods: Option<Vec<http::Method>>,
+    /// What a 405 lists in `Allow`.
+    pub allow_header: String,
+}
+
+/// What `Allow` lists on a route that takes every method but CONNECT and TRACE.
+const EVERY_FORWARDED_METHOD: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+impl ActiveRoute {
+    /// Whether the route takes `method`. CONNECT and TRACE never: a tunnel or an echo of the
+    /// request (signature included) is nothing a webhook needs.
+    pub fn takes(&self, method: &http::Method) -> bool {
+        if method == http::Method::CONNECT || method == http::Method::TRACE {
+            return false;
+        }
+        self.methods
+            .as_ref()
+            .is_none_or(|methods| methods.contains(method))
+    }
 }
 
 pub struct RouteTable {
@@ -64,6 +85,15 @@ impl RouteTable {
                         .as_deref()
                         .map(Arc::from)
                         .or_else(|| global_allow.clone()),
+                    allow_header: match &route.methods {
+                        Some(methods) => methods
+                            .iter()
+                            .map(http::Method::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        None => EVERY_FORWARDED_METHOD.to_string(),
+                    },
+                    methods: route.methods.clone(),
                 })
             })
             .collect();
@@ -78,17 +108,28 @@ impl RouteTable {
         self.routes.iter().find(|route| route.name == name)
     }
 
-    /// The route whose path is the longest whole-segment prefix of `request_path`.
-    ///
-    /// Paths with `.` or `..` segments (also percent-encoded) match nothing: the app might
-    /// resolve them to a path outside every route.
-    pub fn find(&self, request_path: &str) -> Option<&Arc<ActiveRoute>> {
-        if has_dot_segment(request_path) {
-            return None;
+    /// The route for a request path, decided on the path as apps may read it
+    /// ([`routing_path`]). A path with a dot segment in that reading, or one whose raw form
+    /// would route elsewhere, is refused: the app might resolve it outside its route.
+    pub fn find(&self, request_path: &str) -> Result<Option<&Arc<ActiveRoute>>, &'static str> {
+        let view = routing_path(request_path)?;
+        let routed = self.longest_match(&view);
+        let raw = self.longest_match(request_path);
+        let same = match (routed, raw) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            return Err("the path routes differently once read as the app may read it");
         }
+        Ok(routed)
+    }
+
+    fn longest_match(&self, path: &str) -> Option<&Arc<ActiveRoute>> {
         self.routes
             .iter()
-            .find(|route| path_matches(&route.path, request_path))
+            .find(|route| path_matches(&route.path, path))
     }
 }
 
@@ -101,28 +142,6 @@ fn path_matches(route_path: &str, request_path: &str) -> bool {
         Some(rest) => rest.is_empty() || rest.starts_with('/'),
         None => false,
     }
-}
-
-fn has_dot_segment(path: &str) -> bool {
-    path.split('/')
-        .any(|segment| matches!(dots_in(segment), Some(1 | 2)))
-}
-
-/// How many dots a segment is made of when it is only dots, plain or `%2e`-encoded.
-fn dots_in(segment: &str) -> Option<usize> {
-    let mut rest = segment.as_bytes();
-    let mut dots = 0;
-    while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix(b".") {
-            rest = after;
-        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"%2e") {
-            rest = &rest[3..];
-        } else {
-            return None;
-        }
-        dots += 1;
-    }
-    Some(dots)
 }
 
 #[cfg(test)]
@@ -138,16 +157,6 @@ mod tests {
         assert!(!path_matches("/webhooks/visma", "/webhooks"));
         assert!(!path_matches("/webhooks/visma", "/other/webhooks/visma"));
         assert!(path_matches("/", "/anything"));
-    }
-
-    #[test]
-    fn dot_segments_are_detected_plain_and_encoded() {
-        assert!(has_dot_segment("/webhooks/visma/../admin"));
-        assert!(has_dot_segment("/webhooks/visma/%2e%2E/admin"));
-        assert!(has_dot_segment("/webhooks/visma/./x"));
-        assert!(has_dot_segment("/webhooks/visma/.%2e"));
-        assert!(!has_dot_segment("/webhooks/visma/..x"));
-        assert!(!has_dot_segment("/webhooks/visma/.well-known"));
     }
 
     fn table(paths: &[&str]) -> RouteTable {
@@ -168,19 +177,32 @@ mod tests {
     #[test]
     fn longest_prefix_wins() {
         let table = table(&["/webhooks", "/webhooks/visma", "/"]);
-        assert_eq!(
-            table.find("/webhooks/visma/1").unwrap().path,
-            "/webhooks/visma"
-        );
-        assert_eq!(table.find("/webhooks/vismax").unwrap().path, "/webhooks");
-        assert_eq!(table.find("/elsewhere").unwrap().path, "/");
+        let path = |request: &str| table.find(request).unwrap().unwrap().path.clone();
+        assert_eq!(path("/webhooks/visma/1"), "/webhooks/visma");
+        assert_eq!(path("/webhooks/vismax"), "/webhooks");
+        assert_eq!(path("/elsewhere"), "/");
     }
 
     #[test]
     fn no_route_for_unknown_paths_or_dot_segments() {
         let table = table(&["/webhooks/visma"]);
-        assert!(table.find("/webhooks/vismax").is_none());
-        assert!(table.find("/admin").is_none());
-        assert!(table.find("/webhooks/visma/../../admin").is_none());
+        assert!(table.find("/webhooks/vismax").unwrap().is_none());
+        assert!(table.find("/admin").unwrap().is_none());
+        assert!(table.find("/webhooks/visma/../../admin").is_err());
+    }
+
+    #[test]
+    fn a_path_that_routes_differently_once_normalised_is_refused() {
+        let table = table(&["/webhooks/visma", "/"]);
+        // The app may read these as /webhooks/visma/…; hookwall's raw match is the root route.
+        for path in [
+            "/webhooks\\visma",
+            "/webhooks%2Fvisma",
+            "/webhooks;x/visma",
+            "/webhooks//visma",
+        ] {
+            assert!(table.find(path).is_err(), "{path}");
+        }
+        assert!(table.find("/webhooks/visma/x%2Fy").is_ok());
     }
 }

@@ -1,24 +1,29 @@
-//! The request path, in order: route → source policy → in-flight limit → size limit →
-//! signature headers → body (hashed as it streams) → verdict → duplicate check → forward →
-//! record. Every exit is an [`Outcome`] with its status, one metric and one log line.
+//! The proxy: every request goes through the phases in `phases.rs` in order —
+//! check the request → route → method → source → read and verify → duplicate check →
+//! forward — and is recorded once (metric and log line). A refusal from any phase becomes a
+//! response only in `Refusal::into_response`.
 
 use crate::config::{Config, Limits, Mode};
-use crate::proxy::body::{self, BodyError};
-use crate::proxy::dedupe::{Decision, Ticket};
+use crate::net::client::{ClientConnection, Handler};
+use crate::net::wire::HeadOnWire;
+use crate::proxy::body::{self, BodyError, Pace};
+use crate::proxy::capacity::Capacity;
+use crate::proxy::phases::{self, Admission, Forward};
+use crate::proxy::refusal::Refusal;
 use crate::proxy::request_id::{REQUEST_ID, RequestIds};
-use crate::proxy::response::{self, ProxyBody};
+use crate::proxy::response::{ProxyBody, close_connection};
 use crate::proxy::routes::{ActiveRoute, RouteTable};
-use crate::proxy::source::client_address;
-use crate::proxy::upstream::{Admission, Upstream, UpstreamError, upstream_request};
-use crate::signature::{Rejection, UnixSeconds};
-use crate::telemetry::metrics::{Metrics, RouteMetrics};
+use crate::proxy::upstream::{Upstream, upstream_request};
+use crate::signature::{Rejection, UnixSeconds, Verification};
+use crate::telemetry::metrics::Metrics;
 use crate::telemetry::outcome::Outcome;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Version, header};
 use http_body::Body;
 use ipnet::IpNet;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
@@ -52,6 +57,7 @@ impl Settings {
 pub struct Proxy {
     settings: ArcSwap<Settings>,
     metrics: Arc<Metrics>,
+    capacity: Capacity,
     request_ids: RequestIds,
     draining: AtomicBool,
     clock: fn() -> UnixSeconds,
@@ -76,12 +82,48 @@ struct Handled {
 }
 
 impl Handled {
-    fn refused(outcome: Outcome, response: Response<ProxyBody>, detail: impl Into<String>) -> Self {
+    /// A refusal's response. A body not read to its end is discarded in the background
+    /// (within the lingering bounds), so the sender can finish writing and read the answer
+    /// (an HTTP/2 stream dropped early is reset, which clients report as an error instead
+    /// of showing the response); an HTTP/1 connection is closed after it, since the next
+    /// request's start cannot be found in the middle of a body.
+    fn refused<B>(refusal: Refusal, body: B) -> Handled
+    where
+        B: Body<Data = Bytes> + Unpin + Send + 'static,
+    {
+        let outcome = refusal.outcome;
+        let detail = refusal.log_detail().to_string();
+        let mut response = refusal.into_response();
+        if !body.is_end_stream() {
+            close_connection(&mut response);
+            body::discard_in_background(body);
+        }
         Handled {
             outcome,
             response,
-            detail: Some(detail.into()),
+            detail: Some(detail),
         }
+    }
+}
+
+impl Handler for Proxy {
+    type Body = ProxyBody;
+
+    fn handle(
+        &self,
+        request: Request<hyper::body::Incoming>,
+    ) -> impl Future<Output = Response<ProxyBody>> + Send {
+        let peer = request
+            .extensions()
+            .get::<Arc<ClientConnection>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |connection| {
+                connection.peer
+            });
+        Proxy::handle(self, request, peer)
+    }
+
+    fn limits(&self) -> Limits {
+        self.settings().limits.clone()
     }
 }
 
@@ -89,6 +131,7 @@ impl Proxy {
     pub fn new(config: &Config, metrics: Arc<Metrics>) -> Proxy {
         Proxy {
             settings: ArcSwap::from_pointee(Settings::new(config, &metrics, None)),
+            capacity: Capacity::new(&metrics),
             metrics,
             request_ids: RequestIds::new(),
             draining: AtomicBool::new(false),
@@ -143,7 +186,7 @@ impl Proxy {
         self.metrics.in_flight.get().max(0) as usize
     }
 
-    /// Handles one request from `peer`.
+    /// Handles one request from `peer`: the phases in order (see `phases`), then the record.
     pub async fn handle<B>(&self, request: Request<B>, peer: SocketAddr) -> Response<ProxyBody>
     where
         B: Body<Data = Bytes> + Unpin + Send + 'static,
@@ -153,54 +196,242 @@ impl Proxy {
         let _in_flight = InFlight::enter(self);
         let settings = self.settings.load_full();
         let (request_id, id_from_sender) = self.request_ids.for_request(request.headers());
-        let version = request.version();
-        let method = request.method().clone();
-        let path = request.uri().path().to_string();
-        let route = settings.routes.find(&path).cloned();
+        let connection = request.extensions().get::<Arc<ClientConnection>>().cloned();
+        let head_on_wire = request.extensions().get::<HeadOnWire>().copied();
+        let (mut parts, mut body) = request.into_parts();
+        if !id_from_sender {
+            parts.headers.insert(&REQUEST_ID, request_id.clone());
+        }
+        let summary = Summary {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_string(),
+            version: parts.version,
+        };
 
-        let mut handled = match &route {
-            None => Handled::refused(
-                Outcome::UnmatchedRoute,
-                response::refusal(Outcome::UnmatchedRoute, "no route for this path", None),
-                "no route for this path",
-            ),
-            Some(route) => {
-                self.handle_routed(&settings, route, request, peer, &request_id, id_from_sender)
-                    .await
+        let (route, result) = match phases::route(&settings.routes, parts.uri.path()) {
+            Err(refusal) => (None, Err(refusal)),
+            Ok(route) => {
+                let request = Incoming {
+                    parts,
+                    head_on_wire,
+                    peer,
+                    connection: connection.as_deref(),
+                };
+                let result = self.routed(&settings, &route, request, &mut body).await;
+                (Some(route), result)
             }
         };
-
-        let metrics: &RouteMetrics = match &route {
-            Some(route) => &route.metrics,
-            None => &settings.routes.unmatched,
+        let handled = match result {
+            Ok(handled) => handled,
+            Err(refusal) => Handled::refused(refusal, body),
         };
-        metrics.record(handled.outcome, started.elapsed());
+        self.record(
+            &settings,
+            route.as_deref(),
+            &handled,
+            &summary,
+            &request_id,
+            peer,
+            started,
+        );
+        self.finish(handled, request_id, summary.version)
+    }
 
-        let route_name = route
-            .as_ref()
-            .map_or(crate::telemetry::metrics::UNMATCHED_ROUTE, |r| &r.name);
+    /// The phases after routing, in order.
+    async fn routed<B>(
+        &self,
+        settings: &Settings,
+        route: &ActiveRoute,
+        request: Incoming<'_>,
+        body: &mut B,
+    ) -> Result<Handled, Refusal>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let Incoming {
+            parts,
+            head_on_wire,
+            peer,
+            connection,
+        } = request;
+        phases::check_request(&parts, &settings.limits, head_on_wire)?;
+        phases::check_method(route, &parts.method)?;
+        let client = phases::check_source(route, peer, &parts.headers, &settings.trusted_proxies)?;
+        let (bytes, admission) = self
+            .read_and_verify(settings, route, &parts.headers, body, client, connection)
+            .await?;
+        let ticket = phases::check_duplicate(route, &admission)?;
+        let _slot = self.capacity.forward(&settings.limits)?;
+        let forward = Forward {
+            parts,
+            body: bytes,
+            admission,
+            ticket,
+        };
+        self.forward(settings, route, forward).await
+    }
+
+    /// 5. Reads the body under the route's limits, hashing it as it arrives, and decides:
+    ///    verified, or (shadow mode only) forwarded regardless. The read holds an unverified
+    ///    slot, so slow senders of forgeries take only their share (see `capacity`).
+    async fn read_and_verify<B>(
+        &self,
+        settings: &Settings,
+        route: &ActiveRoute,
+        headers: &http::HeaderMap,
+        body: &mut B,
+        client: IpAddr,
+        connection: Option<&ClientConnection>,
+    ) -> Result<(Bytes, Admission), Refusal>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let limits = &settings.limits;
+        let content_length = body.size_hint().exact();
+        if content_length.is_some_and(|length| length > limits.max_body_bytes) {
+            return Err(
+                phases::body_refusal(BodyError::TooLarge, limits.max_body_bytes)
+                    .detail("Content-Length over limits.max_body_bytes"),
+            );
+        }
+        let _slot = self.capacity.read_unverified(limits, client, connection)?;
+        let now = (self.clock)();
+        let signature_refusal =
+            |rejection: &Rejection| Refusal::signature(route.verifier.scheme(), rejection);
+        let (mut verification, early_rejection) = match route.verifier.begin(headers, now) {
+            Ok(verification) => (Some(verification), None),
+            Err(rejection) if route.mode == Mode::Enforce => {
+                return Err(signature_refusal(&rejection));
+            }
+            Err(rejection) => (None, Some(rejection)),
+        };
+        let pace = Pace {
+            started: tokio::time::Instant::now(),
+            timeout: limits.body_read_timeout,
+            grace: limits.body_rate_grace,
+            min_rate: limits.min_body_rate,
+        };
+        let bytes = body::read_limited(
+            body,
+            content_length,
+            limits.max_body_bytes,
+            verification.as_mut(),
+            pace,
+        )
+        .await
+        .map_err(|error| phases::body_refusal(error, limits.max_body_bytes))?;
+        let admission = match (verification.map(Verification::finish), early_rejection) {
+            (Some(Ok(verified)), _) => Admission::Verified(verified),
+            (Some(Err(rejection)), _) if route.mode == Mode::Enforce => {
+                return Err(signature_refusal(&rejection));
+            }
+            (Some(Err(rejection)), _) | (None, Some(rejection)) => Admission::Shadow(rejection),
+            (None, None) => unreachable!("a verification that did not begin has a rejection"),
+        };
+        Ok((bytes, admission))
+    }
+
+    /// 7. Sends an admitted request to the app once, and passes its answer back unchanged.
+    async fn forward(
+        &self,
+        settings: &Settings,
+        route: &ActiveRoute,
+        forward: Forward,
+    ) -> Result<Handled, Refusal> {
+        let Forward {
+            parts,
+            body,
+            admission,
+            ticket,
+        } = forward;
+        let (outcome, detail) = match &admission {
+            Admission::Verified(_) => (Outcome::Forwarded, None),
+            Admission::Shadow(rejection) => {
+                route
+                    .metrics
+                    .record_shadow_verdict(Outcome::from(rejection.kind()));
+                (
+                    Outcome::ShadowForwarded,
+                    Some(format!("shadow mode, forwarded although {rejection}")),
+                )
+            }
+        };
+        let started = Instant::now();
+        let response = settings
+            .upstream
+            .client()
+            .send(upstream_request(parts, body))
+            .await
+            .map_err(phases::upstream_refusal)?;
+        route
+            .metrics
+            .record_upstream(response.status(), started.elapsed());
+        if let Some(ticket) = ticket
+            && response.status().is_success()
+        {
+            ticket.delivered(Instant::now());
+        }
+        Ok(Handled {
+            outcome,
+            response: response.map(ProxyBody::Upstream),
+            detail,
+        })
+    }
+
+    /// The request's metric and its one log line (never a secret, signature or body).
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        settings: &Settings,
+        route: Option<&ActiveRoute>,
+        handled: &Handled,
+        summary: &Summary,
+        request_id: &HeaderValue,
+        peer: SocketAddr,
+        started: Instant,
+    ) {
+        let elapsed = started.elapsed();
+        let metrics = route.map_or(&settings.routes.unmatched, |route| &route.metrics);
+        metrics.record(handled.outcome, elapsed);
+
+        let route_name = route.map_or(crate::telemetry::metrics::UNMATCHED_ROUTE, |r| &r.name);
         let status = handled.response.status().as_u16();
-        let request_id_text = request_id.to_str().unwrap_or("");
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let request_id = request_id.to_str().unwrap_or("");
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        let (method, path) = (summary.method.as_str(), summary.path.as_str());
+        let outcome = handled.outcome.label();
         match &handled.detail {
             None => tracing::info!(
                 target: "hookwall::request",
-                request_id = request_id_text, route = route_name, outcome = handled.outcome.label(),
-                status, method = method.as_str(), path = path.as_str(), peer = %peer, duration_ms,
-                "request"
+                request_id, route = route_name, outcome, status, method, path, peer = %peer,
+                duration_ms, "request"
+            ),
+            Some(detail) if handled.outcome == Outcome::Duplicate => tracing::info!(
+                target: "hookwall::request",
+                request_id, route = route_name, outcome, status, method, path, peer = %peer,
+                duration_ms, detail = detail.as_str(), "request"
             ),
             Some(detail) => tracing::warn!(
                 target: "hookwall::request",
-                request_id = request_id_text, route = route_name, outcome = handled.outcome.label(),
-                status, method = method.as_str(), path = path.as_str(), peer = %peer, duration_ms,
-                detail = detail.as_str(),
-                "request refused"
+                request_id, route = route_name, outcome, status, method, path, peer = %peer,
+                duration_ms, detail = detail.as_str(), "request refused"
             ),
         }
+    }
 
+    /// hookwall's own answers get its headers (the app's pass through untouched); while
+    /// draining, HTTP/1 answers ask the sender to reconnect elsewhere.
+    fn finish(
+        &self,
+        handled: Handled,
+        request_id: HeaderValue,
+        version: Version,
+    ) -> Response<ProxyBody> {
+        let mut response = handled.response;
         if !handled.outcome.reached_upstream() {
-            // hookwall's own answers (the app's pass through untouched).
-            let headers = handled.response.headers_mut();
+            let headers = response.headers_mut();
             headers.insert(&REQUEST_ID, request_id);
             headers.insert(
                 header::X_CONTENT_TYPE_OPTIONS,
@@ -215,269 +446,27 @@ impl Proxy {
             }
         }
         if self.is_draining() && version <= Version::HTTP_11 {
-            handled
-                .response
+            response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        handled.response
-    }
-
-    async fn handle_routed<B>(
-        &self,
-        settings: &Settings,
-        route: &Arc<ActiveRoute>,
-        request: Request<B>,
-        peer: SocketAddr,
-        request_id: &HeaderValue,
-        id_from_sender: bool,
-    ) -> Handled
-    where
-        B: Body<Data = Bytes> + Unpin + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let limits = &settings.limits;
-        let (mut parts, mut body) = request.into_parts();
-
-        if parts.headers.len() > limits.max_headers {
-            let response = response::refusal(
-                Outcome::TooManyHeaders,
-                "more header fields than limits.max_headers",
-                None,
-            );
-            let detail = "more header fields than limits.max_headers";
-            return refuse_unread(body, Outcome::TooManyHeaders, response, detail);
-        }
-        if let Some(problem) = framing_problem(&parts.headers) {
-            let response = response::refusal(Outcome::InvalidRequest, problem, None);
-            return refuse_unread(body, Outcome::InvalidRequest, response, problem);
-        }
-
-        if let Some(allowed) = &route.allow_sources {
-            let client = client_address(peer.ip(), &parts.headers, &settings.trusted_proxies);
-            if !allowed.iter().any(|net| net.contains(&client)) {
-                let response =
-                    response::refusal(Outcome::SourceDenied, "source address not allowed", None);
-                let detail = format!("source {client} is not in allow_sources");
-                return refuse_unread(body, Outcome::SourceDenied, response, detail);
-            }
-        }
-
-        if self.in_flight() > limits.max_in_flight {
-            let detail = "limits.max_in_flight reached";
-            return refuse_unread(body, Outcome::Overloaded, response::overloaded(), detail);
-        }
-
-        let content_length = body.size_hint().exact();
-        if content_length.is_some_and(|length| length > limits.max_body_bytes) {
-            let response = response::too_large(limits.max_body_bytes);
-            let detail = "Content-Length over limits.max_body_bytes";
-            return refuse_unread(body, Outcome::BodyTooLarge, response, detail);
-        }
-
-        let now = (self.clock)();
-        let mut shadow_verdict: Option<Rejection> = None;
-        let mut verification = match route.verifier.begin(&parts.headers, now) {
-            Ok(verification) => Some(verification),
-            Err(rejection) if route.mode == Mode::Enforce => {
-                let (outcome, response) = signature_refusal(route, &rejection);
-                return refuse_unread(body, outcome, response, rejection.to_string());
-            }
-            Err(rejection) => {
-                shadow_verdict = Some(rejection);
-                None
-            }
-        };
-
-        let reading = body::read_limited(
-            &mut body,
-            content_length,
-            limits.max_body_bytes,
-            verification.as_mut(),
-        );
-        let body = match tokio::time::timeout(limits.body_read_timeout, reading).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(BodyError::TooLarge)) => {
-                let response = response::too_large(limits.max_body_bytes);
-                let detail = "body over limits.max_body_bytes";
-                return refuse_unread(body, Outcome::BodyTooLarge, response, detail);
-            }
-            Ok(Err(err @ BodyError::Incomplete(_))) => {
-                let response = response::refusal(
-                    Outcome::BodyIncomplete,
-                    "the request body was incomplete",
-                    None,
-                );
-                return refuse_unread(body, Outcome::BodyIncomplete, response, err.to_string());
-            }
-            Err(_) => {
-                let response = response::refusal(
-                    Outcome::BodyTimeout,
-                    "the request body did not arrive in time",
-                    None,
-                );
-                let detail = "limits.body_read_timeout passed";
-                return refuse_unread(body, Outcome::BodyTimeout, response, detail);
-            }
-        };
-
-        let verdict = verification.map(|verification| verification.finish());
-        let (admission, ticket) = match verdict {
-            Some(Ok(verified)) => {
-                let ticket = match &route.dedupe {
-                    None => None,
-                    Some(store) => match store.check(verified.identity().clone(), Instant::now()) {
-                        Decision::Forward(ticket) => Some(ticket),
-                        Decision::Duplicate => {
-                            return Handled {
-                                outcome: Outcome::Duplicate,
-                                response: response::duplicate(),
-                                detail: None,
-                            };
-                        }
-                        Decision::InFlight => {
-                            return Handled::refused(
-                                Outcome::DuplicateInFlight,
-                                response::duplicate_in_flight(),
-                                "the same delivery is being forwarded now",
-                            );
-                        }
-                    },
-                };
-                (Admission::Verified(verified), ticket)
-            }
-            Some(Err(rejection)) if route.mode == Mode::Enforce => {
-                let (outcome, response) = signature_refusal(route, &rejection);
-                return Handled::refused(outcome, response, rejection.to_string());
-            }
-            Some(Err(rejection)) => {
-                shadow_verdict = Some(rejection);
-                (Admission::Shadow, None)
-            }
-            None => (Admission::Shadow, None),
-        };
-
-        if let Some(rejection) = &shadow_verdict {
-            route
-                .metrics
-                .record_shadow_verdict(Outcome::from(rejection.kind()));
-        }
-        if !id_from_sender {
-            parts.headers.insert(&REQUEST_ID, request_id.clone());
-        }
-        self.forward(
-            settings,
-            route,
-            parts,
-            body,
-            admission,
-            ticket,
-            shadow_verdict,
-        )
-        .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn forward(
-        &self,
-        settings: &Settings,
-        route: &ActiveRoute,
-        parts: http::request::Parts,
-        body: Bytes,
-        admission: Admission,
-        ticket: Option<Ticket>,
-        shadow_verdict: Option<Rejection>,
-    ) -> Handled {
-        let upstream = settings.upstream.client();
-        let request = upstream_request(parts, body, admission);
-        let started = Instant::now();
-        match upstream.send(request).await {
-            Ok(upstream_response) => {
-                route
-                    .metrics
-                    .record_upstream(upstream_response.status(), started.elapsed());
-                if let Some(ticket) = ticket
-                    && upstream_response.status().is_success()
-                {
-                    ticket.delivered(Instant::now());
-                }
-                let (outcome, detail) = match shadow_verdict {
-                    None => (Outcome::Forwarded, None),
-                    Some(rejection) => (
-                        Outcome::ShadowForwarded,
-                        Some(format!("shadow mode, forwarded although {rejection}")),
-                    ),
-                };
-                Handled {
-                    outcome,
-                    response: upstream_response.map(ProxyBody::Upstream),
-                    detail,
-                }
-            }
-            Err(err @ UpstreamError::Unavailable(_)) => Handled::refused(
-                Outcome::UpstreamUnavailable,
-                response::refusal(
-                    Outcome::UpstreamUnavailable,
-                    "the upstream could not be reached",
-                    None,
-                ),
-                err.to_string(),
-            ),
-            Err(err @ UpstreamError::TimedOut(_)) => Handled::refused(
-                Outcome::UpstreamTimeout,
-                response::refusal(
-                    Outcome::UpstreamTimeout,
-                    "the upstream did not answer in time",
-                    None,
-                ),
-                err.to_string(),
-            ),
-        }
+        response
     }
 }
 
-/// HTTP/1 framing hookwall refuses rather than guesses at: a transfer coding other than
-/// `chunked` (hyper decodes only chunked, so a `gzip, chunked` body would reach the signature
-/// check and the app still gzipped).
-///
-/// Content-Length together with Transfer-Encoding, the classic smuggling shape, never gets
-/// here: hyper handles it as RFC 9112 §6.3 tells an intermediary to — drops Content-Length,
-/// decodes the chunked body, and closes the connection after the response, so bytes hidden
-/// behind the chunked body can never be read as a second request.
-fn framing_problem(headers: &http::HeaderMap) -> Option<&'static str> {
-    let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter().peekable();
-    codings.peek()?;
-    let only_chunked = codings
-        .flat_map(|value| value.as_bytes().split(|b| *b == b','))
-        .all(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-    (!only_chunked).then_some("a transfer coding other than chunked")
+/// A request's head and where it came from, as the phases after routing take it.
+struct Incoming<'a> {
+    parts: http::request::Parts,
+    head_on_wire: Option<HeadOnWire>,
+    peer: SocketAddr,
+    connection: Option<&'a ClientConnection>,
 }
 
-fn signature_refusal(route: &ActiveRoute, rejection: &Rejection) -> (Outcome, Response<ProxyBody>) {
-    let outcome = Outcome::from(rejection.kind());
-    (
-        outcome,
-        response::unauthorized(route.verifier.scheme(), rejection),
-    )
-}
-
-/// Refuses a request whose body is not (fully) read: the rest is discarded in the background
-/// and an HTTP/1 connection is closed after the answer, since the next request's start
-/// cannot be found in the middle of a body.
-fn refuse_unread<B>(
-    body: B,
-    outcome: Outcome,
-    mut response: Response<ProxyBody>,
-    detail: impl Into<String>,
-) -> Handled
-where
-    B: Body<Data = Bytes> + Unpin + Send + 'static,
-{
-    if !body.is_end_stream() {
-        response::close_connection(&mut response);
-        body::discard_in_background(body);
-    }
-    Handled::refused(outcome, response, detail)
+/// What the log line says about the request itself.
+struct Summary {
+    method: http::Method,
+    path: String,
+    version: Version,
 }
 
 /// Counts a request as in flight for as long as it is alive (also when the sender goes away
@@ -496,44 +485,5 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.proxy.metrics.in_flight.dec();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
-        let mut map = http::HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                http::HeaderName::try_from(*name).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
-    }
-
-    #[test]
-    fn transfer_codings_other_than_chunked_are_framing_problems() {
-        let bad = [
-            vec![("transfer-encoding", "gzip, chunked")],
-            vec![("transfer-encoding", "identity")],
-            vec![
-                ("transfer-encoding", "chunked"),
-                ("transfer-encoding", "gzip"),
-            ],
-        ];
-        for case in bad {
-            assert!(framing_problem(&headers(&case)).is_some(), "{case:?}");
-        }
-        for good in [
-            vec![("content-length", "2")],
-            vec![("transfer-encoding", "chunked")],
-            vec![("transfer-encoding", "Chunked")],
-            vec![],
-        ] {
-            assert!(framing_problem(&headers(&good)).is_none(), "{good:?}");
-        }
     }
 }

@@ -296,6 +296,14 @@ impl Metrics {
         }
     }
 
+    /// Registers a component's own metric: components create and record their metrics next
+    /// to the code that knows what happened, and only share the registry.
+    pub fn register(&self, collector: impl prometheus::core::Collector + 'static) {
+        self.registry
+            .register(Box::new(collector))
+            .expect("each metric is registered once, under a unique name");
+    }
+
     /// Records one reload attempt of a kind from [`RELOAD_KINDS`].
     pub fn reload(&self, kind: &str, ok: bool) {
         self.reloads

@@ -30,14 +30,20 @@ pub enum Outcome {
     DuplicateInFlight,
     /// Shadow mode: the signature failed but the request was forwarded anyway.
     ShadowForwarded,
-    /// Framing hookwall will not guess at: a transfer coding other than chunked.
+    /// A request hookwall will not pass on: ambiguous framing (a transfer coding other than
+    /// chunked, Content-Length beside Transfer-Encoding), a path the app could resolve
+    /// outside its route, a missing, repeated or invalid Host.
     InvalidRequest,
     /// More header fields than `limits.max_headers` (HTTP/2; hyper refuses HTTP/1 ones).
     TooManyHeaders,
+    /// CONNECT, TRACE, or a method outside the route's `methods`.
+    MethodNotAllowed,
+    /// The app answered with something hookwall will not pass on (an unasked `101`).
+    UpstreamBadResponse,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 18] = [
+    pub const ALL: [Outcome; 20] = [
         Outcome::Forwarded,
         Outcome::MissingSignature,
         Outcome::MalformedSignature,
@@ -56,6 +62,8 @@ impl Outcome {
         Outcome::ShadowForwarded,
         Outcome::InvalidRequest,
         Outcome::TooManyHeaders,
+        Outcome::MethodNotAllowed,
+        Outcome::UpstreamBadResponse,
     ];
 
     /// The metric label value.
@@ -79,6 +87,8 @@ impl Outcome {
             Outcome::ShadowForwarded => "shadow_forwarded",
             Outcome::InvalidRequest => "invalid_request",
             Outcome::TooManyHeaders => "too_many_headers",
+            Outcome::MethodNotAllowed => "method_not_allowed",
+            Outcome::UpstreamBadResponse => "upstream_bad_response",
         }
     }
 
@@ -93,7 +103,7 @@ impl Outcome {
             | Outcome::StaleTimestamp => StatusCode::UNAUTHORIZED,
             Outcome::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Outcome::UnmatchedRoute => StatusCode::NOT_FOUND,
-            Outcome::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Outcome::UpstreamUnavailable | Outcome::UpstreamBadResponse => StatusCode::BAD_GATEWAY,
             Outcome::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Outcome::BodyIncomplete | Outcome::InvalidRequest => StatusCode::BAD_REQUEST,
             Outcome::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -101,6 +111,7 @@ impl Outcome {
             Outcome::SourceDenied => StatusCode::FORBIDDEN,
             Outcome::DuplicateInFlight => StatusCode::CONFLICT,
             Outcome::TooManyHeaders => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -167,6 +178,8 @@ mod tests {
             (Outcome::DuplicateInFlight, 409),
             (Outcome::InvalidRequest, 400),
             (Outcome::TooManyHeaders, 431),
+            (Outcome::MethodNotAllowed, 405),
+            (Outcome::UpstreamBadResponse, 502),
         ];
         for (outcome, status) in cases {
             assert_eq!(outcome.status().as_u16(), status, "{outcome:?}");

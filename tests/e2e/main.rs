@@ -7,6 +7,7 @@ mod delivery;
 mod hardening;
 mod official;
 
+mod attacks;
 mod cli;
 mod drain;
 mod faults;

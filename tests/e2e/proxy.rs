@@ -320,12 +320,7 @@ async fn unknown_paths_are_404_and_never_forwarded() {
     let recorder = Recorder::start().await;
     let proxy = tls_proxy(&recorder).await;
     let body = b"{}";
-    for path in [
-        "/webhooks/vismax",
-        "/",
-        "/admin",
-        "/webhooks/visma/../admin",
-    ] {
+    for path in ["/webhooks/vismax", "/", "/admin"] {
         // Signed correctly: the path alone decides.
         let request = proxy.visma_request(path, body, None);
         assert_refused(

@@ -12,6 +12,9 @@ The answer can be steered with query parameters, which hookwall forwards unchang
   hw_reset=1       close the connection without answering
   hw_partial=1     send the head and half the body, then close (a reset mid-response)
   hw_body=N        answer with an N-byte body
+  hw_framing=length_and_chunked
+                   answer "hello world" chunked, with a wrong Content-Length beside it
+                   (a misbehaving app); hw_status=101 answers an unasked upgrade
 
 Listens on 127.0.0.1 (port from argv[1], default 0) or on a Unix socket with --unix PATH,
 and prints "READY <port or path>" once listening.
@@ -65,6 +68,13 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if option("hw_framing") == "length_and_chunked":
+            self.wfile.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n"
+            )
+            self.close_connection = True
+            return
         status = int(option("hw_status") or 200)
         if option("hw_body"):
             payload = b"x" * int(option("hw_body"))
@@ -104,7 +114,9 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    # CONNECT and TRACE too: were hookwall ever to forward them, the record would show it.
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = handle_any
+    do_CONNECT = do_TRACE = handle_any
 
 
 class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

@@ -6,7 +6,6 @@ mod pool;
 pub use pool::PooledBody;
 
 use crate::config;
-use crate::signature::Verified;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
@@ -25,13 +24,9 @@ pub enum UpstreamError {
     /// No response head within `upstream.timeout`: 504.
     #[error("upstream did not answer within {0:?}")]
     TimedOut(Duration),
-}
-
-/// Why a request may be forwarded: it verified, or its route is in shadow mode. Building an
-/// upstream request requires one of these.
-pub enum Admission {
-    Verified(Verified),
-    Shadow,
+    /// An answer hookwall will not pass on: 502.
+    #[error("upstream answered {0}")]
+    BadResponse(&'static str),
 }
 
 /// The app as every worker thread sees it: one config, one pooled client per thread.
@@ -103,6 +98,11 @@ impl UpstreamClient {
         request: Request<Full<Bytes>>,
     ) -> Result<Response<PooledBody>, UpstreamError> {
         match tokio::time::timeout(self.timeout, self.pool.send(request)).await {
+            // hookwall never asks for an upgrade, and HTTP/2 has none: an unasked 101 would
+            // hand the sender's connection to the app.
+            Ok(Ok(response)) if response.status() == http::StatusCode::SWITCHING_PROTOCOLS => Err(
+                UpstreamError::BadResponse("101 Switching Protocols, which nothing asked for"),
+            ),
             Ok(Ok(response)) => Ok(strip_response_hop_by_hop(response)),
             Ok(Err(err)) => Err(UpstreamError::Unavailable(err)),
             Err(_) => Err(UpstreamError::TimedOut(self.timeout)),
@@ -110,13 +110,10 @@ impl UpstreamClient {
     }
 }
 
-/// Builds the upstream request from an admitted one: same method, path and query, headers in
-/// order minus hop-by-hop ones, `Host` from HTTP/2's `:authority`, the exact body.
-pub fn upstream_request(
-    parts: http::request::Parts,
-    body: Bytes,
-    _admission: Admission,
-) -> Request<Full<Bytes>> {
+/// Builds the upstream request: same method, path and query, headers in order minus
+/// hop-by-hop ones, `Host` from HTTP/2's `:authority`, the exact body. Only the proxy's
+/// forward phase calls it, with a request it has admitted.
+pub fn upstream_request(parts: http::request::Parts, body: Bytes) -> Request<Full<Bytes>> {
     // Origin form: HTTP/1.1 to the app names only the path and query.
     let uri = Uri::from(
         parts
@@ -196,6 +193,12 @@ fn strip_response_hop_by_hop<B>(response: Response<B>) -> Response<B> {
     let (mut parts, body) = response.into_parts();
     let mut headers = HeaderMap::with_capacity(parts.headers.len());
     copy_end_to_end_headers(&parts.headers, &mut headers);
+    // A body framed by Transfer-Encoding is not as long as a Content-Length sent beside it
+    // says (RFC 9112 §6.3): passing that on would cut the body short for HTTP/1 senders and
+    // break HTTP/2 framing. Without it, hyper frames what the app actually sends.
+    if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+    }
     parts.headers = headers;
     Response::from_parts(parts, body)
 }
@@ -253,6 +256,27 @@ mod tests {
     }
 
     #[test]
+    fn a_response_content_length_beside_transfer_encoding_is_dropped() {
+        let response = Response::builder()
+            .header("content-length", "5")
+            .header("transfer-encoding", "chunked")
+            .header("x-app", "1")
+            .body(())
+            .unwrap();
+        let stripped = strip_response_hop_by_hop(response);
+        let names: Vec<&str> = stripped.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x-app"]);
+        let plain = Response::builder()
+            .header("content-length", "5")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            strip_response_hop_by_hop(plain).headers()["content-length"],
+            "5"
+        );
+    }
+
+    #[test]
     fn upstream_request_keeps_path_query_and_body_and_takes_host_from_h2_authority() {
         let incoming = Request::builder()
             .method("POST")
@@ -262,8 +286,7 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = incoming.into_parts();
-        // Admission is only constructible via verification or shadow mode.
-        let request = upstream_request(parts, Bytes::from_static(b"{}"), Admission::Shadow);
+        let request = upstream_request(parts, Bytes::from_static(b"{}"));
         assert_eq!(request.method(), "POST");
         assert_eq!(request.uri().to_string(), "/webhooks/visma/x?a=1&b=%2F");
         let names: Vec<&str> = request.headers().keys().map(|n| n.as_str()).collect();
