@@ -153,7 +153,7 @@ pub enum UpstreamTarget {
     Unix { path: PathBuf },
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub max_body_bytes: u64,
     pub body_read_timeout: Duration,

@@ -311,24 +311,36 @@ fn the_example_config_parses_and_states_the_real_defaults() {
     );
     assert_eq!(config.admin.listen, defaults.admin.listen);
     assert_eq!(config.upstream, defaults.upstream);
-    let (example_limits, default_limits) = (&config.limits, &defaults.limits);
-    assert_eq!(example_limits.max_body_bytes, default_limits.max_body_bytes);
-    assert_eq!(
-        example_limits.body_read_timeout,
-        default_limits.body_read_timeout
-    );
-    assert_eq!(
-        example_limits.max_connections,
-        default_limits.max_connections
-    );
-    assert_eq!(example_limits.max_in_flight, default_limits.max_in_flight);
-    assert_eq!(
-        example_limits.max_header_bytes,
-        default_limits.max_header_bytes
-    );
-    assert_eq!(example_limits.max_headers, default_limits.max_headers);
-    assert_eq!(example_limits.max_h2_streams, default_limits.max_h2_streams);
+    // Every limit, the new ones included: the example and the code's defaults agree.
+    assert_eq!(config.limits, defaults.limits);
+    assert_eq!(defaults.limits, crate::config::Limits::default());
     assert_eq!(config.log.format, defaults.log.format);
     assert_eq!(config.log.level, defaults.log.level);
     assert_eq!(config.routes[0].mode, defaults.routes[0].mode);
+}
+
+#[test]
+fn route_methods_are_capital_tokens_never_connect_or_trace() {
+    let with = |methods: &str| {
+        parse(&MINIMAL.replace(
+            "scheme = \"visma\"",
+            &format!("scheme = \"visma\"\nmethods = {methods}"),
+        ))
+    };
+    let config = with("[\"POST\", \"PUT\", \"POST\"]").unwrap();
+    assert_eq!(
+        config.routes[0].methods,
+        Some(vec![http::Method::POST, http::Method::PUT])
+    );
+    assert_eq!(parse(MINIMAL).unwrap().routes[0].methods, None);
+    for (methods, says) in [
+        ("[]", "lists no method"),
+        ("[\"post\"]", "in capitals"),
+        ("[\"CONNECT\"]", "never forwarded"),
+        ("[\"TRACE\"]", "never forwarded"),
+    ] {
+        let err = with(methods).unwrap_err().to_string();
+        assert!(err.contains("methods"), "{methods}: {err}");
+        assert!(err.contains(says), "{methods}: {err}");
+    }
 }
