@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, watch};
 /// Why hookwall could not start. Each message names the key to change.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
-    Tls(String),
+    #[error(transparent)]
+    Tls(#[from] crate::net::tls::TlsError),
     #[error(
         "cannot listen on {addr} (`{key}` in {origin}): {source}; choose a free address or stop what uses it"
     )]

@@ -58,7 +58,7 @@ secrets = [{{ env = "{SECRET_ENV}" }}]
         move |source: &SecretSource| Ok(Secret::literal(source.clone(), secret_bytes.clone()));
     let config = Config::from_toml_with_secrets(&toml, "embedded default", &resolve)
         .map_err(|err| err.to_string())?;
-    let certificate = tls::self_signed_localhost()?;
+    let certificate = tls::self_signed_localhost().map_err(|err| err.to_string())?;
     Ok(EmbeddedSetup {
         config,
         certificate,

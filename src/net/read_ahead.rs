@@ -10,7 +10,7 @@
 use bytes::{Buf, BytesMut};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// Two full TLS records.
 pub const READ_AHEAD: usize = 32 * 1024;
@@ -23,9 +23,15 @@ pub struct ReadAhead<T> {
 
 impl<T> ReadAhead<T> {
     pub fn new(inner: T) -> ReadAhead<T> {
+        ReadAhead::rewound(inner, BytesMut::new())
+    }
+
+    /// Like [`ReadAhead::new`], with `already_read` (bytes taken from `inner` to look at
+    /// them) handed up first, as if never read.
+    pub fn rewound(inner: T, already_read: BytesMut) -> ReadAhead<T> {
         ReadAhead {
             inner,
-            unread: BytesMut::new(),
+            unread: already_read,
         }
     }
 
@@ -72,35 +78,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ReadAhead<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for ReadAhead<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
+crate::net::write_through!(ReadAhead);
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ use crate::net::read_ahead::ReadAhead;
 use crate::net::tls::ALPN_H2;
 use crate::net::wire::{WireHeads, WireWatch};
 use crate::telemetry::metrics::Metrics;
+use bytes::BytesMut;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -20,7 +21,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -236,19 +237,27 @@ async fn serve_connection<H: Handler>(
             serve_http(tls, peer, h2, context, activity).await;
         }
         None => {
+            // The bytes read to tell HTTP/2 from HTTP/1 are handed to hyper first.
+            let mut stream = stream;
+            let mut seen = BytesMut::with_capacity(H2_PREFACE_START.len());
+            let stopped = async {
+                reached(&mut phase, Phase::Closing).await;
+                tokio::time::sleep(FIRST_REQUEST_WINDOW).await;
+            };
             let sniffed = tokio::select! {
                 sniffed = tokio::time::timeout(
                     context.server.header_read_timeout,
-                    starts_with_h2_preface(&stream),
+                    opens_with_h2_preface(&mut stream, &mut seen),
                 ) => sniffed,
                 _ = activity.evicted() => return,
-                _ = reached(&mut phase, Phase::Closing) => {
-                    tokio::time::timeout(FIRST_REQUEST_WINDOW, starts_with_h2_preface(&stream))
-                        .await
-                }
+                // Silent since the listener stopped: abandoned like a stalled handshake.
+                _ = stopped => return,
             };
             match sniffed {
-                Ok(Ok(h2)) => serve_http(Lingering::new(stream), peer, h2, context, activity).await,
+                Ok(Ok(h2)) => {
+                    let io = ReadAhead::rewound(Lingering::new(stream), seen);
+                    serve_http(io, peer, h2, context, activity).await
+                }
                 _ => tracing::debug!(%peer, "connection closed before a request"),
             }
         }
@@ -257,21 +266,22 @@ async fn serve_connection<H: Handler>(
 
 /// For plain-text listeners: whether the client opens with the HTTP/2 preface (h2c with
 /// prior knowledge, as meshes and some ingresses send) instead of an HTTP/1 request line.
-async fn starts_with_h2_preface(stream: &TcpStream) -> std::io::Result<bool> {
-    let mut buffer = [0u8; 3];
+/// Reads into `seen` only until that is clear; the caller hands those bytes on.
+async fn opens_with_h2_preface(
+    stream: &mut TcpStream,
+    seen: &mut BytesMut,
+) -> std::io::Result<bool> {
     loop {
-        let peeked = stream.peek(&mut buffer).await?;
-        if peeked == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        if buffer[..peeked] != H2_PREFACE_START[..peeked] {
+        let compared = seen.len().min(H2_PREFACE_START.len());
+        if seen[..compared] != H2_PREFACE_START[..compared] {
             return Ok(false);
         }
-        if peeked == H2_PREFACE_START.len() {
+        if compared == H2_PREFACE_START.len() {
             return Ok(true);
         }
-        // Fewer bytes than needed so far: peeking again at once would return the same ones.
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        if stream.read_buf(seen).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
     }
 }
 

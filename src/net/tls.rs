@@ -29,43 +29,69 @@ pub struct LoadedCert {
     pub not_after: i64,
 }
 
+/// Why a certificate pair could not be loaded or TLS set up. Each message says what to fix;
+/// [`TlsError::Files`] adds which files and keys were read.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("server.tls.{key}: cannot read {}: {source}", path.display())]
+    Read {
+        key: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{source} (server.tls.cert_file = {}, server.tls.key_file = {})", cert_file.display(), key_file.display())]
+    Files {
+        cert_file: std::path::PathBuf,
+        key_file: std::path::PathBuf,
+        source: Box<TlsError>,
+    },
+    #[error("the certificate file is not valid PEM: {0}")]
+    CertificatePem(rustls_pki_types::pem::Error),
+    #[error("the certificate file holds no CERTIFICATE block; give the PEM chain, leaf first")]
+    NoCertificate,
+    #[error(
+        "the key file holds no usable PRIVATE KEY block ({0}); give the PEM key of the certificate"
+    )]
+    KeyPem(rustls_pki_types::pem::Error),
+    #[error("the leaf certificate cannot be parsed: {0}")]
+    Certificate(String),
+    #[error("the private key is not usable: {0}")]
+    Key(rustls::Error),
+    #[error("the private key does not belong to the certificate ({0}); give the matching pair")]
+    KeyMismatch(rustls::Error),
+    #[error("TLS setup failed: {0}")]
+    Setup(rustls::Error),
+    #[error("could not generate a self-signed certificate: {0}")]
+    Generate(String),
+}
+
 /// Loads and checks a PEM certificate chain and key. Errors name the file and the fix.
-pub fn load_pem_files(files: &TlsFiles) -> Result<LoadedCert, String> {
-    let cert_pem = std::fs::read(&files.cert_file).map_err(|err| {
-        format!(
-            "server.tls.cert_file: cannot read {}: {err}",
-            files.cert_file.display()
-        )
-    })?;
-    let key_pem = std::fs::read(&files.key_file).map_err(|err| {
-        format!(
-            "server.tls.key_file: cannot read {}: {err}",
-            files.key_file.display()
-        )
-    })?;
-    load_pem(&cert_pem, &key_pem).map_err(|err| {
-        format!(
-            "{err} (server.tls.cert_file = {}, server.tls.key_file = {})",
-            files.cert_file.display(),
-            files.key_file.display()
-        )
+pub fn load_pem_files(files: &TlsFiles) -> Result<LoadedCert, TlsError> {
+    let read = |key: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|source| TlsError::Read {
+            key,
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let cert_pem = read("cert_file", &files.cert_file)?;
+    let key_pem = read("key_file", &files.key_file)?;
+    load_pem(&cert_pem, &key_pem).map_err(|source| TlsError::Files {
+        cert_file: files.cert_file.clone(),
+        key_file: files.key_file.clone(),
+        source: Box::new(source),
     })
 }
 
 /// Builds a certified key from PEM bytes: the chain (leaf first) and its private key.
-pub fn load_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, String> {
+pub fn load_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, TlsError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
-        .map_err(|err| format!("the certificate file is not valid PEM: {err}"))?;
+        .map_err(TlsError::CertificatePem)?;
     if chain.is_empty() {
-        return Err(
-            "the certificate file holds no CERTIFICATE block; give the PEM chain, leaf first"
-                .into(),
-        );
+        return Err(TlsError::NoCertificate);
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|err| {
-        format!("the key file holds no usable PRIVATE KEY block ({err}); give the PEM key of the certificate")
-    })?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(TlsError::KeyPem)?;
     load_der(chain, key)
 }
 
@@ -73,9 +99,9 @@ pub fn load_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, String> {
 pub fn load_der(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-) -> Result<LoadedCert, String> {
+) -> Result<LoadedCert, TlsError> {
     let not_after = x509_parser::parse_x509_certificate(&chain[0])
-        .map_err(|err| format!("the leaf certificate cannot be parsed: {err}"))?
+        .map_err(|err| TlsError::Certificate(err.to_string()))?
         .1
         .validity()
         .not_after
@@ -83,13 +109,9 @@ pub fn load_der(
     let signing_key = provider()
         .key_provider
         .load_private_key(key)
-        .map_err(|err| format!("the private key is not usable: {err}"))?;
+        .map_err(TlsError::Key)?;
     let certified = CertifiedKey::new(chain, signing_key);
-    certified.keys_match().map_err(|err| {
-        format!(
-            "the private key does not belong to the certificate ({err}); give the matching pair"
-        )
-    })?;
+    certified.keys_match().map_err(TlsError::KeyMismatch)?;
     Ok(LoadedCert {
         certified: Arc::new(certified),
         not_after,
@@ -130,30 +152,29 @@ impl ResolvesServerCert for CertStore {
 
 /// The rustls server config: TLS 1.3 and 1.2, ALPN h2 then http/1.1, stateless session
 /// tickets so returning senders resume cheaply.
-pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>, String> {
+pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|err| format!("TLS setup failed: {err}"))?
+        .map_err(TlsError::Setup)?
         .with_no_client_auth()
         .with_cert_resolver(store);
     config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
     // Our order (strongest first) rather than the client's.
     config.ignore_client_order = true;
-    config.ticketer = rustls::crypto::ring::Ticketer::new()
-        .map_err(|err| format!("TLS session tickets could not be set up: {err}"))?;
+    config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Setup)?;
     Ok(Arc::new(config))
 }
 
 /// A self-signed certificate for localhost and 127.0.0.1, made at start (embedded default).
-pub fn self_signed_localhost() -> Result<LoadedCert, String> {
+pub fn self_signed_localhost() -> Result<LoadedCert, TlsError> {
     let generated = rcgen::generate_simple_self_signed(vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ])
-    .map_err(|err| format!("could not generate a self-signed certificate: {err}"))?;
+    .map_err(|err| TlsError::Generate(err.to_string()))?;
     let key = PrivateKeyDer::try_from(generated.signing_key.serialize_der())
-        .map_err(|err| format!("generated key unusable: {err}"))?;
+        .map_err(|err| TlsError::Generate(err.to_string()))?;
     load_der(vec![generated.cert.der().clone()], key)
 }
 
@@ -183,7 +204,8 @@ mod tests {
         let err = load_pem(cert.as_bytes(), other_key.as_bytes())
             .err()
             .expect("mismatched pair must fail");
-        assert!(err.contains("does not belong"), "{err}");
+        assert!(matches!(err, TlsError::KeyMismatch(_)), "{err}");
+        assert!(err.to_string().contains("does not belong"), "{err}");
     }
 
     #[test]
@@ -192,7 +214,8 @@ mod tests {
         let err = load_pem(b"not a certificate", key.as_bytes())
             .err()
             .expect("garbage must fail");
-        assert!(err.contains("no CERTIFICATE"), "{err}");
+        assert!(matches!(err, TlsError::NoCertificate), "{err}");
+        assert!(err.to_string().contains("no CERTIFICATE"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// What was seen of one request's head, as a request extension (HTTP/1 only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -254,25 +254,25 @@ impl HeadFacts {
 }
 
 /// The connection as hyper reads it, with every byte read also fed to the tracker.
-pub struct WireWatch<I> {
-    io: I,
+pub struct WireWatch<T> {
+    inner: T,
     heads: Arc<WireHeads>,
 }
 
-impl<I> WireWatch<I> {
-    pub fn new(io: I, heads: Arc<WireHeads>) -> WireWatch<I> {
-        WireWatch { io, heads }
+impl<T> WireWatch<T> {
+    pub fn new(inner: T, heads: Arc<WireHeads>) -> WireWatch<T> {
+        WireWatch { inner, heads }
     }
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for WireWatch<I> {
+impl<T: AsyncRead + Unpin> AsyncRead for WireWatch<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
             self.heads.feed(&buf.filled()[before..]);
         }
@@ -280,35 +280,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for WireWatch<I> {
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for WireWatch<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
+crate::net::write_through!(WireWatch);
 
 #[cfg(test)]
 mod tests {

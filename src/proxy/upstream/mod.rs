@@ -3,7 +3,7 @@
 
 mod pool;
 
-pub use pool::PooledBody;
+pub use pool::{PoolError, PooledBody};
 
 use crate::config;
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use std::time::Duration;
 pub enum UpstreamError {
     /// Refused, reset, or closed before answering: 502.
     #[error("upstream unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[from] pool::PoolError),
     /// No response head within `upstream.timeout`: 504.
     #[error("upstream did not answer within {0:?}")]
     TimedOut(Duration),

@@ -21,6 +21,21 @@ use tokio::net::{TcpStream, UnixStream};
 
 type Sender = SendRequest<Full<Bytes>>;
 
+/// Why a request could not be sent to the app.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("connecting to {target}: {source}")]
+    Connect {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("connecting to the upstream took longer than upstream.connect_timeout ({0:?})")]
+    ConnectTimeout(Duration),
+    /// The connection failed while the request was sent or its answer read.
+    #[error("{}", error_chain(.0))]
+    Http(#[from] hyper::Error),
+}
+
 pub struct Pool {
     target: UpstreamTarget,
     connect_timeout: Duration,
@@ -55,7 +70,7 @@ impl Pool {
     pub async fn send(
         self: &Arc<Self>,
         mut request: Request<Full<Bytes>>,
-    ) -> Result<Response<PooledBody>, String> {
+    ) -> Result<Response<PooledBody>, PoolError> {
         while let Some(mut sender) = self.checkout() {
             if sender.ready().await.is_err() {
                 continue;
@@ -64,14 +79,14 @@ impl Pool {
                 Ok(response) => return Ok(self.attach(response, sender)),
                 Err(mut failed) => match failed.take_message() {
                     Some(unsent) => request = unsent,
-                    None => return Err(error_chain(failed.error())),
+                    None => return Err(failed.into_error().into()),
                 },
             }
         }
         let mut sender = self.connect().await?;
         match sender.try_send_request(request).await {
             Ok(response) => Ok(self.attach(response, sender)),
-            Err(failed) => Err(error_chain(failed.error())),
+            Err(failed) => Err(failed.into_error().into()),
         }
     }
 
@@ -102,35 +117,38 @@ impl Pool {
         }
     }
 
-    async fn connect(&self) -> Result<Sender, String> {
+    async fn connect(&self) -> Result<Sender, PoolError> {
         let connecting = async {
             let mut builder = http1::Builder::new();
             // Carries the sender's header-name case through to the app.
             builder.preserve_header_case(true);
             match &self.target {
                 UpstreamTarget::Http { authority } => {
-                    let stream = TcpStream::connect(authority.as_str())
-                        .await
-                        .map_err(|err| format!("connecting to {authority}: {err}"))?;
+                    let stream =
+                        TcpStream::connect(authority.as_str())
+                            .await
+                            .map_err(|source| PoolError::Connect {
+                                target: authority.to_string(),
+                                source,
+                            })?;
                     let _ = stream.set_nodelay(true);
                     handshake(builder, stream).await
                 }
                 UpstreamTarget::Unix { path } => {
-                    let stream = UnixStream::connect(path)
-                        .await
-                        .map_err(|err| format!("connecting to {}: {err}", path.display()))?;
+                    let stream =
+                        UnixStream::connect(path)
+                            .await
+                            .map_err(|source| PoolError::Connect {
+                                target: path.display().to_string(),
+                                source,
+                            })?;
                     handshake(builder, stream).await
                 }
             }
         };
         tokio::time::timeout(self.connect_timeout, connecting)
             .await
-            .map_err(|_| {
-                format!(
-                    "connecting to the upstream took longer than upstream.connect_timeout ({:?})",
-                    self.connect_timeout
-                )
-            })?
+            .map_err(|_| PoolError::ConnectTimeout(self.connect_timeout))?
     }
 
     fn attach(
@@ -142,14 +160,11 @@ impl Pool {
     }
 }
 
-async fn handshake<S>(builder: http1::Builder, stream: S) -> Result<Sender, String>
+async fn handshake<S>(builder: http1::Builder, stream: S) -> Result<Sender, PoolError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, connection) = builder
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|err| error_chain(&err))?;
+    let (sender, connection) = builder.handshake(TokioIo::new(stream)).await?;
     // Drives the connection; ends when the app closes it or its sender is dropped.
     tokio::spawn(async move {
         let _ = connection.await;
@@ -168,7 +183,9 @@ async fn reap_idle(pool: Weak<Pool>, idle_timeout: Duration) {
     }
 }
 
-pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
+/// An error and its causes on one line: hyper's own message alone ("connection error") does
+/// not say what happened.
+fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -229,5 +246,150 @@ impl Body for PooledBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pool against a real loopback "app" that counts its connections and answers from a
+    //! script: which requests reuse a connection, and which must not.
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// How the app answers each request on a connection.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// A complete 5-byte body, connection kept.
+        Whole,
+        /// Promises 10 bytes, sends 5 and closes: a broken body.
+        Broken,
+    }
+
+    /// An app on loopback answering every request with `answer`; counts connections.
+    async fn app(answer: Answer) -> (UpstreamTarget, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = listener.local_addr().unwrap().to_string().parse().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 4096];
+                    let mut seen = Vec::new();
+                    loop {
+                        let Ok(n) = stream.read(&mut buffer).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buffer[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            let reply: &[u8] = match answer {
+                                Answer::Whole => {
+                                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+                                }
+                                Answer::Broken => {
+                                    b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello"
+                                }
+                            };
+                            if stream.write_all(reply).await.is_err() {
+                                return;
+                            }
+                            if matches!(answer, Answer::Broken) {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (UpstreamTarget::Http { authority }, accepted)
+    }
+
+    fn pool(target: UpstreamTarget, idle_timeout: Duration) -> Arc<Pool> {
+        Pool::new(&config::Upstream {
+            target,
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            pool_idle_timeout: idle_timeout,
+            pool_max_idle: 4,
+        })
+    }
+
+    fn request() -> Request<Full<Bytes>> {
+        Request::post("/hook")
+            .header("host", "app")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_reused_only_after_its_response_was_read_to_the_end() {
+        let (target, accepted) = app(Answer::Whole).await;
+        let pool = pool(target, Duration::from_secs(30));
+        let unread = pool.send(request()).await.unwrap();
+        // The first response's body is still unread: its connection is not free.
+        let second = pool.send(request()).await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        let body = second.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"hello");
+        // Now the second connection is back in the pool and serves the third request.
+        let third = pool.send(request()).await.unwrap();
+        third.into_body().collect().await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        drop(unread);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_past_the_timeout_is_not_used() {
+        let (target, accepted) = app(Answer::Whole).await;
+        let idle_timeout = Duration::from_millis(50);
+        let pool = pool(target, idle_timeout);
+        let first = pool.send(request()).await.unwrap();
+        first.into_body().collect().await.unwrap();
+        assert_eq!(pool.lock().len(), 1);
+        tokio::time::sleep(idle_timeout * 3).await;
+        let second = pool.send(request()).await.unwrap();
+        second.into_body().collect().await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_body_broke_is_never_pooled() {
+        let (target, accepted) = app(Answer::Broken).await;
+        let pool = pool(target, Duration::from_secs(30));
+        let response = pool.send(request()).await.unwrap();
+        assert!(response.into_body().collect().await.is_err());
+        assert!(pool.lock().is_empty());
+        let again = pool.send(request()).await.unwrap();
+        assert!(again.into_body().collect().await.is_err());
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_app_that_is_not_there_is_a_connect_error_naming_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let authority: http::uri::Authority =
+            listener.local_addr().unwrap().to_string().parse().unwrap();
+        drop(listener);
+        let pool = pool(
+            UpstreamTarget::Http {
+                authority: authority.clone(),
+            },
+            Duration::from_secs(1),
+        );
+        let err = pool
+            .send(request())
+            .await
+            .err()
+            .expect("nothing listens there");
+        assert!(matches!(err, PoolError::Connect { .. }), "{err}");
+        assert!(err.to_string().contains(authority.as_str()), "{err}");
     }
 }
