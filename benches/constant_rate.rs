@@ -7,7 +7,7 @@
 //! that waits because every connection is busy, or because the dispatcher woke late, counts
 //! that wait as latency. Requests in the `--warmup` period are sent but not counted.
 //!
-//! `cargo bench --bench constant_rate -- --url https://127.0.0.1:8443/webhooks/visma \
+//! `cargo run --release --example constant_rate -- --url https://127.0.0.1:8443/webhooks/visma \
 //!   --cacert tls.crt --rate 2000 --duration 10s --body-file body.json \
 //!   --header "x-vwd-signature-v1: <base64>" --header "content-type: application/json"`
 //!
@@ -65,9 +65,6 @@ struct Args {
     /// A name for this run in the output.
     #[arg(long, default_value = "run")]
     label: String,
-    /// Passed by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
 }
 
 /// A request's place in the schedule.

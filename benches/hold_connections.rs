@@ -8,7 +8,7 @@
 //! idle connections sooner (hookwall: `server.header_read_timeout`) nor refuse them
 //! (`limits.max_connections`).
 //!
-//! `cargo bench --bench hold_connections -- --url https://127.0.0.1:8443/webhooks/visma \
+//! `cargo run --release --example hold_connections -- --url https://127.0.0.1:8443/webhooks/visma \
 //!   --cacert tls.crt --connections 1000 --hold 20s --body-file body.json -H "x-vwd-signature-v1: …"`
 
 mod common;
@@ -49,9 +49,6 @@ struct Args {
     /// Opening one connection and its first exchange must take less than this.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
-    /// Passed by `cargo bench`; ignored.
-    #[arg(long, hide = true)]
-    bench: bool,
 }
 
 fn main() -> ExitCode {

@@ -274,7 +274,6 @@ raise_open_files() {
 # once to executables (CONSTANT_RATE_BIN, HOLD_BIN) so that a later source change cannot
 # trigger a rebuild inside a timed run.
 build_tools() {
-    local listing
     if [[ ${NO_BUILD:-0} != 1 ]]; then
         log "building hookwall (release) and the load clients in $TARGET_DIR"
         (cd "$REPO" && timeout 3600 cargo build --release --quiet) ||
@@ -282,11 +281,11 @@ build_tools() {
     fi
     HOOKWALL_BIN=${HOOKWALL_BIN:-$TARGET_DIR/release/hookwall}
     [[ -x $HOOKWALL_BIN ]] || die "no hookwall binary at $HOOKWALL_BIN"
-    listing=$(cd "$REPO" && timeout 3600 cargo bench --quiet --no-run --message-format=json \
-        --bench constant_rate --bench hold_connections 2>/dev/null) ||
-        die "building the load-client benches failed (cargo bench --no-run --bench constant_rate)"
-    CONSTANT_RATE_BIN=$(grep -o '"executable":"[^"]*/constant_rate-[^"]*"' <<<"$listing" | cut -d'"' -f4)
-    HOLD_BIN=$(grep -o '"executable":"[^"]*/hold_connections-[^"]*"' <<<"$listing" | cut -d'"' -f4)
+    (cd "$REPO" && timeout 3600 cargo build --release --quiet \
+        --example constant_rate --example hold_connections) ||
+        die "building the load clients failed (cargo build --release --example constant_rate --example hold_connections)"
+    CONSTANT_RATE_BIN=$TARGET_DIR/release/examples/constant_rate
+    HOLD_BIN=$TARGET_DIR/release/examples/hold_connections
     [[ -x $CONSTANT_RATE_BIN && -x $HOLD_BIN ]] || die "cannot find the built load clients"
 }
 
