@@ -8,20 +8,11 @@
 //! 4. exit, reporting how many connections had to be cut off (zero on a clean drain).
 
 use crate::net::connections::ConnectionTracker;
+pub use crate::net::connections::Phase;
 use crate::proxy::service::Proxy;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Where the drain is. Ordered: each phase includes the ones before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
-    Serving,
-    /// Still accepting; telling senders to go elsewhere.
-    Draining,
-    /// Not accepting; finishing what is in flight.
-    Closing,
-}
 
 /// Whether `/readyz` says ready: set once listening, cleared when the drain starts.
 #[derive(Default)]

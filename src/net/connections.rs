@@ -99,8 +99,19 @@ pub struct ConnectionGuard {
     pub activity: Arc<Activity>,
 }
 
+/// Where the drain is, as connections see it (the app's shutdown sequence moves it on).
+/// Ordered: each phase includes the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Serving,
+    /// Still accepting; telling senders to go elsewhere.
+    Draining,
+    /// Not accepting; finishing what is in flight.
+    Closing,
+}
+
 /// The answer to a new connection.
-pub enum Admission {
+pub enum Entry {
     Accepted(ConnectionGuard),
     /// Accepted after asking the longest-idle connection to close.
     AcceptedByEvicting(ConnectionGuard),
@@ -124,7 +135,7 @@ impl ConnectionTracker {
     }
 
     /// Admits a new connection within `max_connections`, evicting an idle one if needed.
-    pub fn admit(self: &Arc<Self>, max_connections: usize) -> Admission {
+    pub fn admit(self: &Arc<Self>, max_connections: usize) -> Entry {
         let mut registry = self.lock();
         let mut evicted = false;
         if registry.len() >= max_connections {
@@ -141,7 +152,7 @@ impl ConnectionTracker {
                     activity.evict.notify_one();
                     evicted = true;
                 }
-                None => return Admission::Refused,
+                None => return Entry::Refused,
             }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -156,9 +167,9 @@ impl ConnectionTracker {
             activity,
         };
         if evicted {
-            Admission::AcceptedByEvicting(guard)
+            Entry::AcceptedByEvicting(guard)
         } else {
-            Admission::Accepted(guard)
+            Entry::Accepted(guard)
         }
     }
 
@@ -189,10 +200,10 @@ mod tests {
         ConnectionTracker::new(prometheus::IntGauge::new("t", "t").unwrap())
     }
 
-    fn accepted(admission: Admission) -> ConnectionGuard {
+    fn accepted(admission: Entry) -> ConnectionGuard {
         match admission {
-            Admission::Accepted(guard) | Admission::AcceptedByEvicting(guard) => guard,
-            Admission::Refused => panic!("refused"),
+            Entry::Accepted(guard) | Entry::AcceptedByEvicting(guard) => guard,
+            Entry::Refused => panic!("refused"),
         }
     }
 
@@ -203,7 +214,7 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         let newer = accepted(tracker.admit(2));
         let admission = tracker.admit(2);
-        assert!(matches!(admission, Admission::AcceptedByEvicting(_)));
+        assert!(matches!(admission, Entry::AcceptedByEvicting(_)));
         // The oldest idle one was told to go; the newer one was not.
         tokio::time::timeout(std::time::Duration::from_secs(1), oldest.activity.evicted())
             .await
@@ -238,7 +249,7 @@ mod tests {
         let tracker = tracker();
         let first = accepted(tracker.admit(1));
         let _busy = first.activity.busy();
-        assert!(matches!(tracker.admit(1), Admission::Refused));
+        assert!(matches!(tracker.admit(1), Entry::Refused));
         assert_eq!(tracker.open(), 1);
     }
 
@@ -249,7 +260,7 @@ mod tests {
         assert_eq!(tracker.open(), 1);
         drop(guard);
         assert_eq!(tracker.open(), 0);
-        assert!(matches!(tracker.admit(1), Admission::Accepted(_)));
+        assert!(matches!(tracker.admit(1), Entry::Accepted(_)));
     }
 
     #[test]

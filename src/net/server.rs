@@ -1,10 +1,9 @@
 //! The proxy listener: accept loop, connection limit, TLS handshake, protocol choice (ALPN or
 //! the HTTP/2 preface) and each connection's part in a graceful drain.
 
-use crate::app::shutdown::Phase;
 use crate::config;
 use crate::net::client::{ClientConnection, Handler};
-use crate::net::connections::{Activity, Admission, ConnectionTracker};
+use crate::net::connections::{Activity, ConnectionTracker, Entry, Phase};
 use crate::net::linger::Lingering;
 use crate::net::read_ahead::ReadAhead;
 use crate::net::tls::ALPN_H2;
@@ -120,12 +119,12 @@ pub async fn accept_loop<H: Handler>(
         };
         let max_connections = context.handler.limits().max_connections;
         let guard = match context.connections.admit(max_connections) {
-            Admission::Accepted(guard) => guard,
-            Admission::AcceptedByEvicting(guard) => {
+            Entry::Accepted(guard) => guard,
+            Entry::AcceptedByEvicting(guard) => {
                 context.metrics.connections_evicted.inc();
                 guard
             }
-            Admission::Refused => {
+            Entry::Refused => {
                 context
                     .metrics
                     .connections_rejected
