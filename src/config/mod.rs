@@ -73,6 +73,9 @@ pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
 /// Enough deliveries to cover a day of a busy subscription, at ~100 bytes each.
 pub const DEFAULT_DEDUPE_MAX_ENTRIES: usize = 100_000;
 
+/// The name that labels requests matching no route; no route may take it.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
 /// A configuration error a person will read: the file, the key, the problem and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -574,7 +577,7 @@ fn validate_route(
                 "must not be empty; remove it to use the path".into(),
             ));
         }
-        Some(name) if name == crate::telemetry::metrics::UNMATCHED_ROUTE => {
+        Some(name) if name == UNMATCHED_ROUTE => {
             return Err(invalid(
                 "name",
                 "\"unmatched\" labels requests that match no route; choose another name".into(),

@@ -12,8 +12,8 @@ use prometheus::{
 };
 use std::time::Duration;
 
-/// The route label of requests that matched no route.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
+/// The route label of requests that matched no route (a name the config reserves).
+pub use crate::config::UNMATCHED_ROUTE;
 
 pub const REQUESTS_TOTAL: &str = "hookwall_requests_total";
 pub const REQUEST_DURATION: &str = "hookwall_request_duration_seconds";
