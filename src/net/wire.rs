@@ -115,14 +115,21 @@ impl Tracker {
         }
     }
 
+    /// Appends to a head or trailer section being read as much of `bytes` as can belong to
+    /// it (one byte past the limit shows it is too long); returns the length before and how
+    /// many bytes were taken.
+    fn gather(&self, buffer: &mut Vec<u8>, bytes: &[u8]) -> (usize, usize) {
+        let before = buffer.len();
+        let room = (self.max_head_bytes + 1).saturating_sub(before);
+        let take = bytes.len().min(room);
+        buffer.extend_from_slice(&bytes[..take]);
+        (before, take)
+    }
+
     /// Adds `bytes` to a head being read; once it is complete, records its facts and moves
     /// to its body. Returns the next state and how many of `bytes` belonged to the head.
     fn head(&mut self, mut buffer: Vec<u8>, bytes: &[u8]) -> (Framing, usize) {
-        let before = buffer.len();
-        let take = bytes
-            .len()
-            .min(self.max_head_bytes + 1 - before.min(self.max_head_bytes));
-        buffer.extend_from_slice(&bytes[..take]);
+        let (before, take) = self.gather(&mut buffer, bytes);
         let mut headers = vec![httparse::EMPTY_HEADER; self.max_headers];
         let mut request = httparse::Request::new(&mut headers);
         match request.parse(&buffer) {
@@ -167,12 +174,9 @@ impl Tracker {
         }
     }
 
+    /// Adds `bytes` to the trailer section after the last chunk; its end starts a new head.
     fn trailers(&mut self, mut buffer: Vec<u8>, bytes: &[u8]) -> (Framing, usize) {
-        let before = buffer.len();
-        let take = bytes
-            .len()
-            .min(self.max_head_bytes + 1 - before.min(self.max_head_bytes));
-        buffer.extend_from_slice(&bytes[..take]);
+        let (before, take) = self.gather(&mut buffer, bytes);
         let mut headers = vec![httparse::EMPTY_HEADER; self.max_headers];
         match httparse::parse_headers(&buffer, &mut headers) {
             Ok(httparse::Status::Complete((length, _))) => {
