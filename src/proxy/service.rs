@@ -198,10 +198,7 @@ impl Proxy {
         let (request_id, id_from_sender) = self.request_ids.for_request(request.headers());
         let connection = request.extensions().get::<Arc<ClientConnection>>().cloned();
         let head_on_wire = request.extensions().get::<HeadOnWire>().copied();
-        let (mut parts, mut body) = request.into_parts();
-        if !id_from_sender {
-            parts.headers.insert(&REQUEST_ID, request_id.clone());
-        }
+        let (parts, mut body) = request.into_parts();
         let summary = Summary {
             method: parts.method.clone(),
             path: parts.uri.path().to_string(),
@@ -211,11 +208,12 @@ impl Proxy {
         let (route, result) = match phases::route(&settings.routes, parts.uri.path()) {
             Err(refusal) => (None, Err(refusal)),
             Ok(route) => {
-                let request = Incoming {
+                let request = Head {
                     parts,
                     head_on_wire,
                     peer,
                     connection: connection.as_deref(),
+                    add_request_id: (!id_from_sender).then_some(&request_id),
                 };
                 let result = self.routed(&settings, &route, request, &mut body).await;
                 (Some(route), result)
@@ -242,18 +240,19 @@ impl Proxy {
         &self,
         settings: &Settings,
         route: &ActiveRoute,
-        request: Incoming<'_>,
+        request: Head<'_>,
         body: &mut B,
     ) -> Result<Handled, Refusal>
     where
         B: Body<Data = Bytes> + Unpin,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let Incoming {
-            parts,
+        let Head {
+            mut parts,
             head_on_wire,
             peer,
             connection,
+            add_request_id,
         } = request;
         phases::check_request(&parts, &settings.limits, head_on_wire)?;
         phases::check_method(route, &parts.method)?;
@@ -263,6 +262,9 @@ impl Proxy {
             .await?;
         let ticket = phases::check_duplicate(route, &admission)?;
         let _slot = self.capacity.forward(&settings.limits)?;
+        if let Some(request_id) = add_request_id {
+            parts.headers.insert(&REQUEST_ID, request_id.clone());
+        }
         let forward = Forward {
             parts,
             body: bytes,
@@ -455,11 +457,13 @@ impl Proxy {
 }
 
 /// A request's head and where it came from, as the phases after routing take it.
-struct Incoming<'a> {
+struct Head<'a> {
     parts: http::request::Parts,
     head_on_wire: Option<HeadOnWire>,
     peer: SocketAddr,
     connection: Option<&'a ClientConnection>,
+    /// The request id to add for the app, when the sender sent none.
+    add_request_id: Option<&'a HeaderValue>,
 }
 
 /// What the log line says about the request itself.
