@@ -156,6 +156,15 @@ impl BinaryProxy {
     /// `rest` is everything after `[admin]`, with `@DIR` the test directory (which holds
     /// `secret-a` and `secret-b`).
     pub async fn start(server: &str, rest: &str) -> BinaryProxy {
+        BinaryProxy::launch(server, rest, true).await
+    }
+
+    /// As [`BinaryProxy::start`], with a plain-text listener (no `[server.tls]`).
+    pub async fn start_plain(server: &str, rest: &str) -> BinaryProxy {
+        BinaryProxy::launch(server, rest, false).await
+    }
+
+    async fn launch(server: &str, rest: &str, tls: bool) -> BinaryProxy {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().display().to_string();
         std::fs::write(dir.path().join("secret-a"), format!("{SECRET_A}\n")).unwrap();
@@ -163,8 +172,13 @@ impl BinaryProxy {
         let cert = common::test_cert();
         std::fs::write(dir.path().join("tls.crt"), &cert.cert_pem).unwrap();
         std::fs::write(dir.path().join("tls.key"), &cert.key_pem).unwrap();
+        let tls_table = if tls {
+            format!("[server.tls]\ncert_file = \"{path}/tls.crt\"\nkey_file = \"{path}/tls.key\"\n")
+        } else {
+            String::new()
+        };
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n[server.tls]\ncert_file = \"{path}/tls.crt\"\nkey_file = \"{path}/tls.key\"\n[admin]\nlisten = \"127.0.0.1:0\"\n{}\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n{tls_table}[admin]\nlisten = \"127.0.0.1:0\"\n{}\n",
             rest.replace("@DIR", &path)
         );
         let config_path = dir.path().join("hookwall.toml");

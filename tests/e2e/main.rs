@@ -21,4 +21,5 @@ mod proxy;
 mod reload;
 mod schemes;
 mod sign_verify;
+mod slow_and_h2;
 mod unix_socket;
