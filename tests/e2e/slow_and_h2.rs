@@ -497,8 +497,8 @@ struct Refused {
 
 /// Every size for each refusal: an unknown path (404, refused before the body is read), a
 /// forged signature (401 once the body is read), a malformed signature (401 before the body
-/// is read), a method the route does not take (405); any of the last three with a body over
-/// `max_body_bytes` is 413 from its Content-Length.
+/// is read), a method the route does not take (405, before the body too); either signature
+/// case with a body over `max_body_bytes` is 413 from its Content-Length, before the body.
 fn refusal_plan() -> Vec<Refused> {
     let mut plan = Vec::new();
     for size in REFUSED_SIZES {
