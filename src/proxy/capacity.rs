@@ -85,6 +85,7 @@ impl Capacity {
         if self.unverified.get() as usize > limits.max_unverified_bodies {
             return Err(full("max_unverified_bodies"));
         }
+        let source = source_key(source);
         {
             let mut per_source = self.lock_sources();
             let held = per_source.entry(source).or_insert(0);
@@ -115,6 +116,22 @@ impl Capacity {
         self.per_source
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The address a per-source bound counts against: an IPv4 address, or an IPv6 address's /64
+/// (one host is usually given a whole /64, so counting single IPv6 addresses would give one
+/// sender billions of shares).
+fn source_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(network))
+            }
+        },
     }
 }
 
@@ -212,6 +229,23 @@ mod tests {
         assert_eq!(capacity.unverified.get(), 0);
         assert_eq!(connection.unverified_reads.load(Ordering::Relaxed), 0);
         assert!(capacity.lock_sources().is_empty());
+    }
+
+    #[test]
+    fn ipv6_sources_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let metrics = Metrics::new();
+        let capacity = Capacity::new(&metrics);
+        let limits = limits();
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let _first = capacity.read_unverified(&limits, a, None).unwrap();
+        let _second = capacity.read_unverified(&limits, b, None).unwrap();
+        let refused = capacity.read_unverified(&limits, a, None);
+        assert!(refused.err().unwrap().log_detail().contains("per_source"));
+        assert!(capacity.read_unverified(&limits, other, None).is_ok());
+        let mapped: IpAddr = "::ffff:127.0.0.9".parse().unwrap();
+        assert_eq!(source_key(mapped), ip(9));
     }
 
     #[test]
