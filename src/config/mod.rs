@@ -193,7 +193,8 @@ impl Default for Limits {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// JSON when stdout is not a terminal (a container), text on a terminal.
     Auto,
@@ -208,7 +209,8 @@ pub struct Log {
 }
 
 /// What a route does with a request whose signature fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Refuse it (the default).
     Enforce,
@@ -301,21 +303,32 @@ impl Config {
                 }
                 workers => workers,
             },
-            shutdown_delay: raw.server.shutdown_delay.unwrap_or(DEFAULT_SHUTDOWN_DELAY),
-            shutdown_grace: raw.server.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            shutdown_delay: raw
+                .server
+                .shutdown_delay
+                .map(Duration::from)
+                .unwrap_or(DEFAULT_SHUTDOWN_DELAY),
+            shutdown_grace: raw
+                .server
+                .shutdown_grace
+                .map(Duration::from)
+                .unwrap_or(DEFAULT_SHUTDOWN_GRACE),
             tls_handshake_timeout: positive(
-                raw.server.tls_handshake_timeout,
+                raw.server.tls_handshake_timeout.map(Duration::from),
                 DEFAULT_TLS_HANDSHAKE_TIMEOUT,
             )
             .map_err(|m| invalid("server.tls_handshake_timeout", m))?,
             header_read_timeout: positive(
-                raw.server.header_read_timeout,
+                raw.server.header_read_timeout.map(Duration::from),
                 DEFAULT_HEADER_READ_TIMEOUT,
             )
             .map_err(|m| invalid("server.header_read_timeout", m))?,
-            idle_timeout: positive(raw.server.idle_timeout, DEFAULT_IDLE_TIMEOUT)
-                .map_err(|m| invalid("server.idle_timeout", m))?,
-            reload_interval: match raw.server.reload_interval {
+            idle_timeout: positive(
+                raw.server.idle_timeout.map(Duration::from),
+                DEFAULT_IDLE_TIMEOUT,
+            )
+            .map_err(|m| invalid("server.idle_timeout", m))?,
+            reload_interval: match raw.server.reload_interval.map(Duration::from) {
                 Some(interval) if interval < MIN_RELOAD_INTERVAL => {
                     return Err(invalid(
                         "server.reload_interval",
@@ -361,13 +374,19 @@ impl Config {
         let upstream = Upstream {
             target: parse_upstream_url(&raw_upstream.url)
                 .map_err(|m| invalid("upstream.url", m))?,
-            timeout: positive(raw_upstream.timeout, DEFAULT_UPSTREAM_TIMEOUT)
-                .map_err(|m| invalid("upstream.timeout", m))?,
-            connect_timeout: positive(raw_upstream.connect_timeout, DEFAULT_CONNECT_TIMEOUT)
-                .map_err(|m| invalid("upstream.connect_timeout", m))?,
+            timeout: positive(
+                raw_upstream.timeout.map(Duration::from),
+                DEFAULT_UPSTREAM_TIMEOUT,
+            )
+            .map_err(|m| invalid("upstream.timeout", m))?,
+            connect_timeout: positive(
+                raw_upstream.connect_timeout.map(Duration::from),
+                DEFAULT_CONNECT_TIMEOUT,
+            )
+            .map_err(|m| invalid("upstream.connect_timeout", m))?,
             pool_idle_timeout: raw_upstream
                 .pool_idle_timeout
-                .unwrap_or(DEFAULT_POOL_IDLE_TIMEOUT),
+                .map_or(DEFAULT_POOL_IDLE_TIMEOUT, Duration::from),
             pool_max_idle: raw_upstream.pool_max_idle.unwrap_or(DEFAULT_POOL_MAX_IDLE),
         };
 
@@ -381,8 +400,11 @@ impl Config {
                 }
                 value => value.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             },
-            body_read_timeout: positive(raw.limits.body_read_timeout, DEFAULT_BODY_READ_TIMEOUT)
-                .map_err(|m| invalid("limits.body_read_timeout", m))?,
+            body_read_timeout: positive(
+                raw.limits.body_read_timeout.map(Duration::from),
+                DEFAULT_BODY_READ_TIMEOUT,
+            )
+            .map_err(|m| invalid("limits.body_read_timeout", m))?,
             max_connections: at_least_one(raw.limits.max_connections, DEFAULT_MAX_CONNECTIONS)
                 .map_err(|m| invalid("limits.max_connections", m))?,
             max_in_flight: at_least_one(raw.limits.max_in_flight, DEFAULT_MAX_IN_FLIGHT)
@@ -423,34 +445,21 @@ impl Config {
             )
             .map_err(|m| invalid("limits.max_unverified_per_connection", m))?,
             min_body_rate: raw.limits.min_body_rate.unwrap_or(DEFAULT_MIN_BODY_RATE),
-            body_rate_grace: positive(raw.limits.body_rate_grace, DEFAULT_BODY_RATE_GRACE)
-                .map_err(|m| invalid("limits.body_rate_grace", m))?,
+            body_rate_grace: positive(
+                raw.limits.body_rate_grace.map(Duration::from),
+                DEFAULT_BODY_RATE_GRACE,
+            )
+            .map_err(|m| invalid("limits.body_rate_grace", m))?,
         };
 
         let log = Log {
-            format: match raw.log.format.as_deref() {
-                None | Some("auto") => LogFormat::Auto,
-                Some("json") => LogFormat::Json,
-                Some("text") => LogFormat::Text,
-                Some(other) => {
-                    return Err(invalid(
-                        "log.format",
-                        format!("unknown format {other:?}; use \"json\", \"text\" or \"auto\""),
-                    ));
-                }
-            },
-            level: match raw.log.level.as_deref() {
-                None => "info".to_string(),
-                Some(level @ ("error" | "warn" | "info" | "debug" | "trace")) => level.to_string(),
-                Some(other) => {
-                    return Err(invalid(
-                        "log.level",
-                        format!(
-                            "unknown level {other:?}; use \"error\", \"warn\", \"info\", \"debug\" or \"trace\""
-                        ),
-                    ));
-                }
-            },
+            format: raw.log.format.unwrap_or(LogFormat::Auto),
+            level: raw
+                .log
+                .level
+                .unwrap_or(raw::LogLevel::Info)
+                .as_str()
+                .to_string(),
         };
 
         if raw.routes.is_empty() {
@@ -622,18 +631,9 @@ fn validate_route(
         keys.push(key);
     }
 
-    let mode = match raw.mode.as_deref() {
-        None | Some("enforce") => Mode::Enforce,
-        Some("shadow") => Mode::Shadow,
-        Some(other) => {
-            return Err(invalid(
-                "mode",
-                format!("unknown mode {other:?}; use \"enforce\" (the default) or \"shadow\""),
-            ));
-        }
-    };
+    let mode = raw.mode.unwrap_or(Mode::Enforce);
 
-    let tolerance = match raw.tolerance {
+    let tolerance = match raw.tolerance.map(Duration::from) {
         Some(_) if !scheme.has_timestamp() => {
             return Err(invalid(
                 "tolerance",
@@ -649,7 +649,7 @@ fn validate_route(
         tolerance => tolerance.unwrap_or(DEFAULT_TOLERANCE),
     };
 
-    let dedupe = match (raw.dedupe, raw.dedupe_max_entries) {
+    let dedupe = match (raw.dedupe.map(Duration::from), raw.dedupe_max_entries) {
         (Some(window), _) if window.is_zero() => {
             return Err(invalid(
                 "dedupe",

@@ -3,6 +3,7 @@
 //! Nothing here is validated beyond its type; `config::Config::from_raw` turns these into the
 //! checked, typed configuration the rest of hookwall uses.
 
+use super::{LogFormat, Mode};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,18 +31,12 @@ pub struct RawServer {
     pub listen: Option<SocketAddr>,
     pub tls: Option<RawTls>,
     pub workers: Option<usize>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub shutdown_delay: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub shutdown_grace: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub tls_handshake_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub header_read_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub idle_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub reload_interval: Option<Duration>,
+    pub shutdown_delay: Option<HumanDuration>,
+    pub shutdown_grace: Option<HumanDuration>,
+    pub tls_handshake_timeout: Option<HumanDuration>,
+    pub header_read_timeout: Option<HumanDuration>,
+    pub idle_timeout: Option<HumanDuration>,
+    pub reload_interval: Option<HumanDuration>,
     pub trusted_proxies: Option<Vec<String>>,
     pub allow_sources: Option<Vec<String>>,
 }
@@ -63,12 +58,9 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub url: String,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub connect_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub pool_idle_timeout: Option<Duration>,
+    pub timeout: Option<HumanDuration>,
+    pub connect_timeout: Option<HumanDuration>,
+    pub pool_idle_timeout: Option<HumanDuration>,
     pub pool_max_idle: Option<usize>,
 }
 
@@ -76,8 +68,7 @@ pub struct RawUpstream {
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
     pub max_body_bytes: Option<u64>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub body_read_timeout: Option<Duration>,
+    pub body_read_timeout: Option<HumanDuration>,
     pub max_connections: Option<usize>,
     pub max_in_flight: Option<usize>,
     pub max_header_bytes: Option<usize>,
@@ -87,15 +78,37 @@ pub struct RawLimits {
     pub max_unverified_per_source: Option<usize>,
     pub max_unverified_per_connection: Option<usize>,
     pub min_body_rate: Option<u64>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub body_rate_grace: Option<Duration>,
+    pub body_rate_grace: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
-    pub format: Option<String>,
-    pub level: Option<String>,
+    pub format: Option<LogFormat>,
+    pub level: Option<LogLevel>,
+}
+
+/// `[log] level`: the levels `RUST_LOG` knows, lowest first.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,11 +119,9 @@ pub struct RawRoute {
     #[serde(default)]
     pub secrets: Vec<RawSecret>,
     pub name: Option<String>,
-    pub mode: Option<String>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub tolerance: Option<Duration>,
-    #[serde(default, deserialize_with = "duration::deserialize")]
-    pub dedupe: Option<Duration>,
+    pub mode: Option<Mode>,
+    pub tolerance: Option<HumanDuration>,
+    pub dedupe: Option<HumanDuration>,
     pub dedupe_max_entries: Option<usize>,
     pub allow_sources: Option<Vec<String>>,
     pub methods: Option<Vec<String>>,
@@ -129,14 +140,21 @@ pub struct RawSecret {
     pub file: Option<PathBuf>,
 }
 
-/// Durations are strings with a unit ("500ms", "30s", "5m", "24h"), parsed by humantime.
-mod duration {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
+/// A duration written with a unit ("500ms", "30s", "5m", "24h"), parsed by humantime. One
+/// type for every duration key, so each key reads the same way and errors alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map(Some).map_err(|err| {
+impl From<HumanDuration> for Duration {
+    fn from(duration: HumanDuration) -> Duration {
+        duration.0
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map(HumanDuration).map_err(|err| {
             serde::de::Error::custom(format!(
                 "invalid duration {text:?} ({err}); write a number and a unit, like \"500ms\", \"30s\", \"5m\" or \"24h\""
             ))

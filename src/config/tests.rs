@@ -90,6 +90,16 @@ fn defaults_apply_when_keys_are_absent() {
 
 #[test]
 fn unknown_keys_are_errors_naming_key_and_file() {
+    let text = error_text(&format!("{MINIMAL}\n[log]\nformat = \"yaml\"\n"));
+    assert!(
+        text.contains("expected one of `auto`, `json`, `text`"),
+        "{text}"
+    );
+    let text = error_text(&format!("{MINIMAL}\n[log]\nlevel = \"loud\"\n"));
+    assert!(
+        text.contains("expected one of `error`, `warn`, `info`, `debug`, `trace`"),
+        "{text}"
+    );
     let text = error_text(&format!("{MINIMAL}\n[limits]\nmax_body = 5\n"));
     assert!(text.contains("/etc/hookwall/hookwall.toml"), "{text}");
     assert!(text.contains("max_body"), "{text}");
@@ -175,7 +185,9 @@ fn routes_are_validated() {
         ),
         (
             MINIMAL.replace("scheme = \"visma\"", "scheme = \"visma\"\nmode = \"log\""),
-            "route[0].mode",
+            // A value outside a closed set is a parse error: the line with the key, and the
+            // values it takes.
+            "mode = \"log\"\n  |        ^^^^^\nunknown variant `log`, expected `enforce` or `shadow`",
         ),
         (
             MINIMAL.replace(
