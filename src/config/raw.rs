@@ -4,7 +4,6 @@
 //! checked, typed configuration the rest of hookwall uses.
 
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,7 +26,8 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
-    pub listen: Option<SocketAddr>,
+    /// Parsed by `config::listen`, whose errors say which form is expected.
+    pub listen: Option<String>,
     pub tls: Option<RawTls>,
     pub workers: Option<usize>,
     #[serde(default, deserialize_with = "duration::deserialize")]
@@ -56,7 +56,7 @@ pub struct RawTls {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
-    pub listen: Option<SocketAddr>,
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
