@@ -103,7 +103,10 @@ fn check_says_a_mismatched_key_does_not_belong_to_the_certificate() {
         ),
     )
     .unwrap();
-    let output = fresh(&["check", config.to_str().unwrap()], &[("S", "s")]);
+    let output = fresh(
+        &["check", "--config", config.to_str().unwrap()],
+        &[("S", "s")],
+    );
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(

@@ -96,7 +96,8 @@ def walkthrough_steps(text):
                           "exit": int(options.get("exit", "0"))})
         else:
             fail(f"README.md:{line}: a walkthrough block must be sh, an output or a file=")
-    if not any(step["kind"] == "background" for step in steps) or len(steps) < 3:
+    kinds = {step["kind"] for step in steps}
+    if not {"background", "run"} <= kinds:
         fail("README.md has no walk-through (blocks marked `walkthrough`, one `background`)")
     return steps
 
