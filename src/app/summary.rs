@@ -1,5 +1,5 @@
 //! What `hookwall check` prints: the validated config in the words and units a person wrote
-//! in the file (`http://127.0.0.1:8080`, `enforce`, `24h`), never Rust's debug forms, and
+//! in the file (`http://127.0.0.1:8080`, `enforce`, `24h`, `POST`), never Rust's debug forms, and
 //! never a secret's value — only where each secret comes from.
 
 use crate::config::{Config, Mode, Route, UpstreamTarget};
@@ -39,6 +39,15 @@ fn describe_route(out: &mut String, route: &Route, server_sources: Option<&[IpNe
     let _ = writeln!(out, "    name           {}", route.name);
     let _ = writeln!(out, "    scheme         {}", scheme(&route.scheme));
     let _ = writeln!(out, "    mode           {}", mode(route.mode));
+    let methods = match &route.methods {
+        Some(methods) => methods
+            .iter()
+            .map(http::Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => "every method but CONNECT and TRACE".to_string(),
+    };
+    let _ = writeln!(out, "    methods        {methods}");
     let sources: Vec<String> = route.secrets.iter().map(|s| s.source.to_string()).collect();
     let _ = writeln!(out, "    secrets        {}", sources.join(", "));
     let tolerance = if route.scheme.has_timestamp() {

@@ -46,6 +46,7 @@ secrets = [{ env = "STRIPE_SECRET" }]
 tolerance = "10m"
 dedupe = "24h"
 mode = "shadow"
+methods = ["POST", "PUT"]
 [[route]]
 path = "/webhooks/visma"
 scheme = "visma"
@@ -64,7 +65,8 @@ allow_sources = ["18.202.121.26"]
         "upstream.url     http://127.0.0.1:8080  timeout 90s",
         "  route /webhooks/stripe\n    name           stripe\n    scheme         stripe\n    mode           shadow",
         "    tolerance      10m\n    dedupe         24h  dedupe_max_entries 100000",
-        "    mode           enforce",
+        "    mode           shadow\n    methods        POST, PUT\n",
+        "    mode           enforce\n    methods        every method but CONNECT and TRACE\n",
         "    tolerance      not used (the visma scheme signs no timestamp)",
         "    dedupe         off",
         "    allow_sources  18.202.121.26/32",
