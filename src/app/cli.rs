@@ -7,7 +7,7 @@ use crate::net::tls;
 use crate::proxy::service;
 use crate::signature::{Algorithm, Encoding, GenericHmac, MacKey, Rejection, Scheme, UnixSeconds};
 use crate::telemetry::logging;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -40,12 +40,13 @@ enum Command {
     Run(RunArgs),
     /// Validate a config file: parse it, read every secret and the TLS pair, print a summary
     /// (without secret values). Exits 1 with a message naming the key on error.
+    #[command(group(ArgGroup::new("config_file").required(true).args(["config", "file"])))]
     Check {
         /// The TOML config file.
-        #[arg(long = "config", value_name = "FILE", required_unless_present = "file")]
+        #[arg(long = "config", value_name = "FILE")]
         config: Option<PathBuf>,
         /// The TOML config file, given without --config.
-        #[arg(value_name = "FILE", conflicts_with = "config")]
+        #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
     },
     /// Sign a body as the scheme's sender would and print the header line(s) to send.
