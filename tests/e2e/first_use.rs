@@ -2,7 +2,8 @@
 //! config's own words, listen-address and TLS errors that say the fix, a minimum config (and
 //! the example) passing `check` with nothing but the secret's variable, the embedded
 //! default's banner naming a binary that runs and its logs following the JSON-unless-terminal
-//! rule, the reload log line naming what it reloaded, and README's Kubernetes steps in order.
+//! rule, the reload log line naming what it reloaded, README's Kubernetes steps in order, and
+//! its Visma steps and troubleshooting list naming what hookwall really logs and counts.
 
 use crate::common::*;
 use std::path::Path;
@@ -363,4 +364,180 @@ async fn a_secret_file_change_logs_secrets_reloaded_and_counts_kind_secrets() {
         1.0,
         "{metrics}"
     );
+}
+
+/// The rows of README's "When deliveries do not arrive" table: (symptom, how to tell).
+fn readme_troubleshooting_rows() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let start = readme
+        .find("### When deliveries do not arrive")
+        .expect("README has a troubleshooting list for Visma deliveries");
+    let section = &readme[start..];
+    let end = section[4..].find("\n#").map_or(section.len(), |i| i + 4);
+    section[..end]
+        .lines()
+        .filter(|line| line.starts_with("| ") && !line.starts_with("| symptom"))
+        .map(|line| {
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
+            (cells[0].trim().to_string(), cells[1].trim().to_string())
+        })
+        .collect()
+}
+
+/// Every `"key":"value"` and `metric{labels}` a README cell names, e.g. `"outcome":"x"`.
+fn quoted_pairs(cell: &str, key: &str) -> Vec<String> {
+    let marker = format!("\"{key}\":\"");
+    cell.match_indices(&marker)
+        .map(|(at, _)| {
+            let rest = &cell[at + marker.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+fn metric_selectors(cell: &str) -> Vec<Vec<(String, String)>> {
+    cell.match_indices("hookwall_requests_total{")
+        .map(|(at, found)| {
+            let rest = &cell[at + found.len()..];
+            rest[..rest.find('}').unwrap()]
+                .split(',')
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap();
+                    (name.to_string(), value.trim_matches('"').to_string())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn readme_troubleshooting_names_the_log_lines_and_metrics_hookwall_really_emits() {
+    let rows = readme_troubleshooting_rows();
+    let symptoms: Vec<&str> = rows.iter().map(|(symptom, _)| symptom.as_str()).collect();
+    for expected in [
+        "nothing arrives",
+        "`401 bad_signature`",
+        "`404`",
+        "`403 source_denied`",
+    ] {
+        assert!(symptoms.contains(&expected), "{expected} in {symptoms:?}");
+    }
+
+    // A hookwall with a Visma route, and one whose allowlist excludes loopback.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hookwall.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n\
+         [upstream]\nurl = \"http://127.0.0.1:9\"\n[log]\nformat = \"json\"\n\
+         [[route]]\npath = \"/webhooks/visma\"\nname = \"visma\"\nscheme = \"visma\"\n\
+         secrets = [{ env = \"VISMA_WEBHOOK_SECRET\" }]\n\
+         [[route]]\npath = \"/webhooks/partner\"\nscheme = \"visma\"\n\
+         secrets = [{ env = \"VISMA_WEBHOOK_SECRET\" }]\nallow_sources = [\"192.0.2.1\"]\n",
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("VISMA_WEBHOOK_SECRET", SECRET_A)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value =
+        serde_json::from_str(&line_with(&mut lines, "hookwall ready").await).unwrap();
+    let (proxy, admin) = (
+        ready["proxy"].as_str().unwrap().to_string(),
+        ready["admin"].as_str().unwrap().parse().unwrap(),
+    );
+
+    // Each symptom with a status, caused as README says it is.
+    let body = br#"{"event":"CustomerChanged"}"#;
+    let forged = visma_signature("another-key", body);
+    for (path, status) in [
+        ("/webhooks/visma", "401"),
+        ("/webhooks/visma-old", "404"),
+        ("/webhooks/partner", "403"),
+    ] {
+        let output = tokio::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--data-binary",
+            ])
+            .arg(std::str::from_utf8(body).unwrap())
+            .arg("-H")
+            .arg(format!("x-vwd-signature-v1: {forged}"))
+            .arg(format!("http://{proxy}{path}"))
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(text(&output.stdout), status, "{path}");
+    }
+
+    // What the "how to tell" column names is what hookwall logged and counted.
+    let mut logged = Vec::new();
+    for _ in 0..3 {
+        let line = line_with(&mut lines, "\"outcome\"").await;
+        logged.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+    }
+    let (_, _, metrics) = plain_get(admin, "/metrics").await;
+    let metrics = text(&metrics);
+    for (symptom, how_to_tell) in rows.iter().filter(|(s, _)| s.starts_with("`4")) {
+        let status: u64 = symptom[1..4].parse().unwrap();
+        let outcomes = quoted_pairs(how_to_tell, "outcome");
+        assert!(!outcomes.is_empty(), "{symptom}: names no log outcome");
+        for outcome in outcomes {
+            let line = logged
+                .iter()
+                .find(|line| line["outcome"] == outcome.as_str())
+                .unwrap_or_else(|| panic!("{symptom}: no log line with outcome {outcome}"));
+            assert_eq!(line["status"], status, "{symptom}: {line}");
+            if how_to_tell.contains("`peer`") {
+                assert!(line["peer"].is_string(), "{symptom}: no peer in {line}");
+            }
+        }
+        let selectors = metric_selectors(how_to_tell);
+        assert!(!selectors.is_empty(), "{symptom}: names no metric");
+        for labels in selectors {
+            let counted: f64 = metrics
+                .lines()
+                .filter(|line| line.starts_with("hookwall_requests_total{"))
+                .filter(|line| {
+                    labels
+                        .iter()
+                        .all(|(name, value)| line.contains(&format!("{name}=\"{value}\"")))
+                })
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            assert!(
+                counted >= 1.0,
+                "{symptom}: {labels:?} counted nothing:\n{metrics}"
+            );
+        }
+    }
+}
+
+#[test]
+fn readme_visma_steps_include_tenant_approval_and_the_erp_checkbox_before_the_first_change() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let flow = &readme[readme
+        .find("Following Visma's set-up flow")
+        .expect("README walks through Visma's set-up")..];
+    let step = |needle: &str| {
+        flow.find(needle)
+            .unwrap_or_else(|| panic!("Visma's set-up flow in README lacks {needle:?}"))
+    };
+    let subscription = step("**Create the webhook subscription**");
+    let approval = step("approve the webhook scopes");
+    let app_store = step("Visma App Store, on your application's page,\n   at the bottom");
+    let checkbox = step("*Webhook notification* check box");
+    let first_change = step("**Make a change in Visma Net ERP**");
+    assert!(subscription < approval && approval < app_store, "{flow}");
+    assert!(app_store < checkbox && checkbox < first_change, "{flow}");
 }
