@@ -1,12 +1,13 @@
 //! The command line: `run`, `check`, `sign`, `verify`. `main.rs` only calls [`main`].
 
-use crate::config::{Config, Secret, SecretSource};
+use crate::app::summary;
+use crate::config::{Config, Secret, SecretSource, parse_listen_address};
 use crate::dev::{embedded, inspector};
 use crate::net::tls;
 use crate::proxy::service;
 use crate::signature::{Algorithm, Encoding, GenericHmac, MacKey, Rejection, Scheme, UnixSeconds};
 use crate::telemetry::logging;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -39,10 +40,14 @@ enum Command {
     Run(RunArgs),
     /// Validate a config file: parse it, read every secret and the TLS pair, print a summary
     /// (without secret values). Exits 1 with a message naming the key on error.
+    #[command(group(ArgGroup::new("config_file").required(true).args(["config", "file"])))]
     Check {
         /// The TOML config file.
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        #[arg(long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The TOML config file, given without --config.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
     },
     /// Sign a body as the scheme's sender would and print the header line(s) to send.
     ///
@@ -59,10 +64,10 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Override `server.listen` (e.g. 127.0.0.1:0 for a free port).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
     listen: Option<SocketAddr>,
     /// Override `admin.listen`.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
     admin_listen: Option<SocketAddr>,
 }
 
@@ -123,7 +128,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run(cli.run)) {
         Command::Run(args) => run(args),
-        Command::Check { config } => check(&config),
+        Command::Check { config, file } => match config.or(file) {
+            Some(path) => check(&path),
+            None => fail("give the config file: hookwall check --config FILE"),
+        },
         Command::Sign(args) => sign(args),
         Command::Verify(args) => verify(args),
     }
@@ -280,27 +288,7 @@ fn check(path: &std::path::Path) -> ExitCode {
         None => "plain HTTP (no [server.tls]; TLS must end before hookwall)".to_string(),
     };
     println!("config {} is valid", path.display());
-    println!("  server.listen  {}  {tls_line}", config.server.listen);
-    println!("  admin.listen   {}", config.admin.listen);
-    println!(
-        "  upstream       {:?}  timeout {:?}",
-        config.upstream.target, config.upstream.timeout
-    );
-    println!(
-        "  limits         max_body_bytes {}  max_connections {}  max_in_flight {}",
-        config.limits.max_body_bytes, config.limits.max_connections, config.limits.max_in_flight
-    );
-    for route in &config.routes {
-        let sources: Vec<String> = route.secrets.iter().map(|s| s.source.to_string()).collect();
-        println!(
-            "  route {}  name {:?}  scheme {}  mode {:?}  secrets: {}",
-            route.path,
-            route.name,
-            route.scheme.name(),
-            route.mode,
-            sources.join(", ")
-        );
-    }
+    print!("{}", summary::describe(&config, &tls_line));
     ExitCode::SUCCESS
 }
 

@@ -6,3 +6,4 @@ pub mod cli;
 pub mod reload;
 pub mod shutdown;
 pub mod start;
+pub mod summary;

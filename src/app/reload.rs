@@ -3,8 +3,9 @@
 //! Files are polled by content, not watched with inotify: Kubernetes updates a mounted Secret
 //! or ConfigMap by swapping a symlink, which inotify on the file itself never reports. A
 //! change to the certificate or key reloads TLS; a change to the config file or a secret file
-//! (and SIGHUP) reloads the config. A reload that fails keeps what runs, logs why and counts
-//! it in `hookwall_reloads_total{result="failure"}`.
+//! (and SIGHUP) reloads the config. Each log line names the kind it counts under in
+//! `hookwall_reloads_total{kind=…}` (`tls`, `config`, `secrets`). A reload that fails keeps
+//! what runs, logs why and counts it in `hookwall_reloads_total{result="failure"}`.
 
 use crate::config::{Config, SecretSource};
 use crate::net::tls::{self, CertStore};
@@ -41,8 +42,27 @@ struct Changes {
     tls: bool,
     /// The config file itself changed.
     config: bool,
-    /// Only secret files changed.
-    secrets: bool,
+    /// The secret files that changed (their paths, never their content).
+    secrets: Vec<PathBuf>,
+}
+
+/// What a config reload was for: it is named in the log line and counted under this `kind`,
+/// so the line and `hookwall_reloads_total{kind=…}` always agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReloadKind {
+    /// The config file changed, or SIGHUP.
+    Config,
+    /// Only secret files changed (the config file is re-read with them).
+    Secrets,
+}
+
+impl ReloadKind {
+    fn label(self) -> &'static str {
+        match self {
+            ReloadKind::Config => "config",
+            ReloadKind::Secrets => "secrets",
+        }
+    }
 }
 
 impl Reloader {
@@ -79,9 +99,9 @@ impl Reloader {
                         self.reload_tls();
                     }
                     if changes.config {
-                        self.reload_config("config");
-                    } else if changes.secrets {
-                        self.reload_config("secrets");
+                        self.reload_config(ReloadKind::Config, &[]);
+                    } else if !changes.secrets.is_empty() {
+                        self.reload_config(ReloadKind::Secrets, &changes.secrets);
                     }
                 }
                 request = requests.recv() => {
@@ -91,7 +111,7 @@ impl Reloader {
                     tracing::info!("reload requested");
                     self.poll_files();
                     self.reload_tls();
-                    self.reload_config("config");
+                    self.reload_config(ReloadKind::Config, &[]);
                 }
             }
         }
@@ -143,7 +163,7 @@ impl Reloader {
                 } else if self.config.path.as_ref() == Some(&path) {
                     changes.config = true;
                 } else {
-                    changes.secrets = true;
+                    changes.secrets.push(path);
                 }
             }
         }
@@ -160,6 +180,7 @@ impl Reloader {
                 self.metrics.set_tls_cert_expiry(loaded.not_after);
                 self.metrics.reload("tls", true);
                 tracing::info!(
+                    kind = "tls",
                     cert_file = %files.cert_file.display(),
                     not_after = loaded.not_after,
                     "TLS certificate reloaded; new handshakes use it"
@@ -167,12 +188,14 @@ impl Reloader {
             }
             Err(err) => {
                 self.metrics.reload("tls", false);
-                tracing::error!(error = %err, "TLS reload failed; still serving the previous certificate");
+                tracing::error!(kind = "tls", error = %err, "TLS reload failed; still serving the previous certificate");
             }
         }
     }
 
-    fn reload_config(&mut self, kind: &str) {
+    /// Re-reads the config file and every secret; `changed_secrets` are the secret files
+    /// whose change caused it (named in the log line).
+    fn reload_config(&mut self, kind: ReloadKind, changed_secrets: &[PathBuf]) {
         let Some(path) = self.config.path.clone() else {
             return;
         };
@@ -195,15 +218,46 @@ impl Reloader {
                     let print = fingerprint(&path);
                     self.seen.entry(path).or_insert(print);
                 }
-                self.metrics.reload(kind, true);
-                tracing::info!(config = %path.display(), "config reloaded");
+                self.metrics.reload(kind.label(), true);
+                match kind {
+                    ReloadKind::Config => tracing::info!(
+                        kind = kind.label(),
+                        config = %path.display(),
+                        "config reloaded"
+                    ),
+                    ReloadKind::Secrets => tracing::info!(
+                        kind = kind.label(),
+                        files = %list_paths(changed_secrets),
+                        "secrets reloaded"
+                    ),
+                }
             }
             Err(err) => {
-                self.metrics.reload(kind, false);
-                tracing::error!(error = %err, "config reload failed; still running the previous config");
+                self.metrics.reload(kind.label(), false);
+                match kind {
+                    ReloadKind::Config => tracing::error!(
+                        kind = kind.label(),
+                        error = %err,
+                        "config reload failed; still running the previous config"
+                    ),
+                    ReloadKind::Secrets => tracing::error!(
+                        kind = kind.label(),
+                        files = %list_paths(changed_secrets),
+                        error = %err,
+                        "secrets reload failed; still verifying with the previous secrets"
+                    ),
+                }
             }
         }
     }
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Keys that only a restart applies (listeners, TLS file paths, runtime, logging).

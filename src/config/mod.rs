@@ -4,9 +4,11 @@
 //! validates, applies the defaults named below and resolves secrets. Every error names the
 //! file, the key and what to do about it.
 
+mod listen;
 mod raw;
 mod secret;
 
+pub use listen::parse_listen_address;
 pub use secret::{Secret, SecretSource};
 
 use crate::signature::{
@@ -286,10 +288,12 @@ impl Config {
         };
 
         let server = Server {
-            listen: raw
-                .server
-                .listen
-                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            listen: match raw.server.listen {
+                Some(text) => {
+                    parse_listen_address(&text).map_err(|m| invalid("server.listen", m))?
+                }
+                None => DEFAULT_LISTEN.parse().expect("valid default"),
+            },
             tls: raw.server.tls.map(|tls| TlsFiles {
                 cert_file: tls.cert_file,
                 key_file: tls.key_file,
@@ -350,10 +354,12 @@ impl Config {
         };
 
         let admin = Admin {
-            listen: raw
-                .admin
-                .listen
-                .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.parse().expect("valid default")),
+            listen: match raw.admin.listen {
+                Some(text) => {
+                    parse_listen_address(&text).map_err(|m| invalid("admin.listen", m))?
+                }
+                None => DEFAULT_ADMIN_LISTEN.parse().expect("valid default"),
+            },
         };
         if admin.listen == server.listen && admin.listen.port() != 0 {
             return Err(invalid(

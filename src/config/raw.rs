@@ -5,7 +5,6 @@
 
 use super::{LogFormat, Mode};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,7 +27,8 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
-    pub listen: Option<SocketAddr>,
+    /// Parsed by `config::listen`, whose errors say which form is expected.
+    pub listen: Option<String>,
     pub tls: Option<RawTls>,
     pub workers: Option<usize>,
     pub shutdown_delay: Option<HumanDuration>,
@@ -51,7 +51,7 @@ pub struct RawTls {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
-    pub listen: Option<SocketAddr>,
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

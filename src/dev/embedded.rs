@@ -1,7 +1,11 @@
 //! The embedded default: what `hookwall run` starts without a config file. TLS on
 //! 127.0.0.1:8443 with a self-signed certificate made at start, the admin port on
 //! 127.0.0.1:9090, one Visma route whose secret is `HOOKWALL_SECRET` (or a random development
-//! secret), and the built-in inspector as the upstream.
+//! secret), and the built-in inspector as the upstream. Logs follow the same rule as a config
+//! file's default `[log] format = "auto"`: JSON when stdout is not a terminal, else text.
+//!
+//! The banner's commands name the binary by a path that runs from where it was started
+//! (`target/debug/hookwall` after `cargo run`), since `hookwall` is on PATH only once installed.
 
 use crate::config::{Config, Secret, SecretSource};
 use crate::net::tls::{self, LoadedCert};
@@ -45,8 +49,6 @@ shutdown_grace = "2s"
 listen = "{admin_listen}"
 [upstream]
 url = "http://{upstream}"
-[log]
-format = "text"
 [[route]]
 path = "{ROUTE_PATH}"
 scheme = "visma"
@@ -101,13 +103,47 @@ pub fn banner(setup: &EmbeddedSetup, proxy: SocketAddr, admin: SocketAddr) -> St
          \x20 curl -k {url} -H 'content-type: application/json' -H '{name}: {sig}' --data-binary '{SAMPLE_BODY}'\n\n\
          Send a forged one (expect 401; it never reaches the inspector):\n\
          \x20 curl -k {url} -H 'content-type: application/json' -H '{name}: {sig}' --data-binary '{{\"forged\":true}}'\n\n\
-         Sign your own body:\n\
-         \x20 printf '%s' '{{\"hello\":1}}' | {env_prefix}hookwall sign --scheme visma --secret-env {SECRET_ENV}\n",
+         Sign your own body{env_note}:\n\
+         \x20 printf '%s' '{{\"hello\":1}}' | {env_prefix}{program} sign --scheme visma --secret-env {SECRET_ENV}\n",
         sig = value.to_str().unwrap_or_default(),
         env_prefix = if setup.secret_generated {
             format!("{SECRET_ENV}='{}' ", setup.secret)
         } else {
             String::new()
         },
+        env_note = if setup.secret_generated {
+            String::new()
+        } else {
+            format!(" (with {SECRET_ENV} set as when hookwall started)")
+        },
+        program = program_path(),
     )
+}
+
+/// How to call this very binary from the shell that started it: `hookwall` when it is the
+/// one on PATH, else its path — relative when under the current directory
+/// (`target/debug/hookwall` after `cargo run`), absolute otherwise.
+pub fn program_path() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "hookwall".to_string();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .any(|dir| std::fs::canonicalize(dir.join("hookwall")).is_ok_and(|found| found == exe))
+    });
+    if on_path {
+        return "hookwall".to_string();
+    }
+    let relative = std::env::current_dir()
+        .and_then(std::fs::canonicalize)
+        .ok()
+        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(std::path::Path::to_path_buf))
+        .filter(|relative| relative.components().count() > 1);
+    let path = relative.unwrap_or(exe).display().to_string();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+".contains(c);
+    if path.chars().all(plain) {
+        path
+    } else {
+        format!("'{}'", path.replace('\'', r"'\''"))
+    }
 }

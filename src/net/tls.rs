@@ -57,8 +57,11 @@ pub enum TlsError {
     Certificate(String),
     #[error("the private key is not usable: {0}")]
     Key(rustls::Error),
-    #[error("the private key does not belong to the certificate ({0}); give the matching pair")]
-    KeyMismatch(rustls::Error),
+    /// Shown without rustls's own text, which is a debug form (`KeyMismatch`).
+    #[error(
+        "the private key does not belong to the certificate; give the key the certificate was issued for"
+    )]
+    KeyMismatch(#[source] rustls::Error),
     #[error("TLS setup failed: {0}")]
     Setup(rustls::Error),
     #[error("could not generate a self-signed certificate: {0}")]

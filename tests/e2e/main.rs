@@ -11,6 +11,7 @@ mod attacks;
 mod cli;
 mod drain;
 mod faults;
+mod first_use;
 mod hostile;
 mod limits;
 mod logs;

@@ -897,7 +897,7 @@ async fn a_rotated_secret_takes_effect_without_a_restart() {
         pod.hookwall
             .log()
             .iter()
-            .any(|line| line["message"] == "config reloaded"),
+            .any(|line| line["message"] == "secrets reloaded" && line["kind"] == "secrets"),
         "{}",
         pod.hookwall.lines().join("\n")
     );
