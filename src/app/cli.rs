@@ -1,12 +1,10 @@
 //! The command line: `run`, `check`, `sign`, `verify`. `main.rs` only calls [`main`].
 
-use crate::app::summary;
+use crate::app::{process, summary};
 use crate::config::{Config, Secret, SecretSource, parse_listen_address};
-use crate::dev::{embedded, inspector};
 use crate::net::tls;
 use crate::proxy::service;
 use crate::signature::{Algorithm, Encoding, GenericHmac, MacKey, Rejection, Scheme, UnixSeconds};
-use crate::telemetry::logging;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::io::Read;
@@ -127,7 +125,13 @@ struct VerifyArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run(cli.run)) {
-        Command::Run(args) => run(args),
+        Command::Run(args) => process::run(
+            args.config.as_deref(),
+            process::Overrides {
+                listen: args.listen,
+                admin_listen: args.admin_listen,
+            },
+        ),
         Command::Check { config, file } => match config.or(file) {
             Some(path) => check(&path),
             None => fail("give the config file: hookwall check --config FILE"),
@@ -137,137 +141,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("hookwall: {message}");
-    ExitCode::FAILURE
-}
-
-fn run(args: RunArgs) -> ExitCode {
-    let file_config = match &args.config {
-        Some(path) => match Config::load(path) {
-            Ok(config) => Some(config),
-            Err(err) => return fail(err),
-        },
-        None => None,
-    };
-    let workers = file_config
-        .as_ref()
-        .and_then(|config| config.server.workers)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    // One single-threaded runtime per worker: this thread's (which also runs the admin
-    // port, reloads and signals) and one more thread per extra worker. A connection lives on
-    // one of them from accept to close, so requests never wake another thread.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => return fail(format!("cannot start the runtime: {err}")),
-    };
-    let extra_workers = match spawn_worker_runtimes(workers.saturating_sub(1)) {
-        Ok(handles) => handles,
-        Err(err) => return fail(format!("cannot start the worker threads: {err}")),
-    };
-    runtime.block_on(run_async(args, file_config, extra_workers))
-}
-
-/// Starts `count` threads, each running a single-threaded runtime until the process exits.
-fn spawn_worker_runtimes(count: usize) -> std::io::Result<Vec<tokio::runtime::Handle>> {
-    (1..=count)
-        .map(|index| {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let handle = runtime.handle().clone();
-            std::thread::Builder::new()
-                .name(format!("hookwall-worker-{index}"))
-                .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
-            Ok(handle)
-        })
-        .collect()
-}
-
-async fn run_async(
-    args: RunArgs,
-    file_config: Option<Config>,
-    extra_workers: Vec<tokio::runtime::Handle>,
-) -> ExitCode {
-    let (mut config, certificate, embedded_setup) = match file_config {
-        Some(config) => (config, None, None),
-        None => {
-            let inspector = match inspector::start().await {
-                Ok(addr) => addr,
-                Err(err) => return fail(format!("cannot start the inspector upstream: {err}")),
-            };
-            let listen = args
-                .listen
-                .unwrap_or_else(|| embedded::LISTEN.parse().expect("valid"));
-            let admin = args
-                .admin_listen
-                .unwrap_or_else(|| embedded::ADMIN_LISTEN.parse().expect("valid"));
-            let setup = match embedded::setup(listen, admin, inspector) {
-                Ok(setup) => setup,
-                Err(err) => return fail(err),
-            };
-            (
-                setup.config.clone(),
-                Some(setup.certificate.clone()),
-                Some(setup),
-            )
-        }
-    };
-    if let Some(listen) = args.listen {
-        config.server.listen = listen;
-    }
-    if let Some(admin) = args.admin_listen {
-        config.admin.listen = admin;
-    }
-    let _log_writer = logging::init(&config.log);
-
-    let running = match crate::start_with_workers(config, certificate, &extra_workers).await {
-        Ok(running) => running,
-        Err(err) => return fail(err),
-    };
-    if let Some(setup) = &embedded_setup {
-        println!(
-            "{}",
-            embedded::banner(setup, running.proxy_addr, running.admin_addr)
-        );
-    }
-    wait_for_signals(running).await
-}
-
-#[cfg(unix)]
-async fn wait_for_signals(running: crate::Running) -> ExitCode {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return fail("cannot install signal handlers");
-    };
-    loop {
-        tokio::select! {
-            _ = hup.recv() => running.reload().await,
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-        }
-    }
-    tracing::info!("shutdown signal received");
-    tokio::select! {
-        report = running.shutdown() => {
-            if report.requests_cut == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        // A second signal skips the rest of the drain.
-        _ = term.recv() => fail("second signal: exiting without waiting for the drain"),
-        _ = int.recv() => fail("second signal: exiting without waiting for the drain"),
-    }
-}
+use crate::app::fail;
 
 fn check(path: &std::path::Path) -> ExitCode {
     let config = match Config::load(path) {

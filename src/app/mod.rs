@@ -3,7 +3,14 @@
 
 pub mod admin;
 pub mod cli;
+pub mod process;
 pub mod reload;
 pub mod shutdown;
 pub mod start;
 pub mod summary;
+
+/// Prints `message` as hookwall's own error and returns the failure exit code.
+pub(crate) fn fail(message: impl std::fmt::Display) -> std::process::ExitCode {
+    eprintln!("hookwall: {message}");
+    std::process::ExitCode::FAILURE
+}
