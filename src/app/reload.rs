@@ -141,6 +141,7 @@ impl Reloader {
             .iter()
             .cloned()
             .chain(secret_files)
+            .chain(self.config.dedupe.files())
             .collect()
     }
 

@@ -4,10 +4,12 @@
 //! validates, applies the defaults named below and resolves secrets. Every error names the
 //! file, the key and what to do about it.
 
+mod dedupe;
 mod listen;
 mod raw;
 mod secret;
 
+pub use dedupe::{CaFile, DedupeStore, OnError, RedisServers, RedisStore};
 pub use listen::parse_listen_address;
 pub use secret::{Secret, SecretSource};
 
@@ -108,6 +110,8 @@ pub struct Config {
     pub limits: Limits,
     pub log: Log,
     pub routes: Vec<Route>,
+    /// `[dedupe]`: where the routes' duplicate suppression remembers deliveries.
+    pub dedupe: DedupeStore,
 }
 
 #[derive(Clone, Debug)]
@@ -468,6 +472,9 @@ impl Config {
                 .to_string(),
         };
 
+        let dedupe = dedupe::from_raw(raw.dedupe, resolve)
+            .map_err(|(key, message)| invalid(&key, message))?;
+
         if raw.routes.is_empty() {
             return Err(invalid(
                 "route",
@@ -507,6 +514,7 @@ impl Config {
             limits,
             log,
             routes,
+            dedupe,
         })
     }
 }

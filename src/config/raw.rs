@@ -22,6 +22,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default, rename = "route")]
     pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub dedupe: RawDedupe,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +132,24 @@ pub struct RawRoute {
     pub prefix: Option<String>,
     pub encoding: Option<String>,
     pub algorithm: Option<String>,
+}
+
+/// `[dedupe]`: where duplicate suppression keeps its memory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDedupe {
+    pub store: Option<String>,
+    pub redis_url: Option<String>,
+    pub redis_sentinels: Option<Vec<String>>,
+    pub redis_sentinel_master: Option<String>,
+    pub redis_sentinel_password: Option<RawSecret>,
+    pub redis_username: Option<String>,
+    pub redis_cluster: Option<Vec<String>>,
+    pub redis_password: Option<RawSecret>,
+    pub redis_ca_file: Option<PathBuf>,
+    pub key_prefix: Option<String>,
+    pub timeout: Option<HumanDuration>,
+    pub on_error: Option<String>,
 }
 
 /// One entry of `secrets = [...]`: exactly one of `env` or `file`.

@@ -161,14 +161,14 @@ pub fn body_refusal(error: BodyError, limit: u64) -> Refusal {
 /// 6. A verified delivery already forwarded within the route's window is answered 200 and
 ///    not forwarded again; one being forwarded right now is 409. Otherwise the claim is held
 ///    until the app answers.
-pub fn check_duplicate(
+pub async fn check_duplicate(
     route: &ActiveRoute,
     admission: &Admission,
 ) -> Result<Option<Ticket>, Refusal> {
     let (Some(store), Admission::Verified(verified)) = (&route.dedupe, admission) else {
         return Ok(None);
     };
-    match store.check(verified.identity().clone(), Instant::now()) {
+    match store.check(verified.identity(), Instant::now()).await {
         Decision::Forward(ticket) => Ok(Some(ticket)),
         Decision::Duplicate => Err(Refusal::new(
             Outcome::Duplicate,
@@ -178,6 +178,11 @@ pub fn check_duplicate(
             Outcome::DuplicateInFlight,
             "the same delivery is being forwarded now; retry later",
         )),
+        Decision::Unavailable => Err(Refusal::new(
+            Outcome::DedupeUnavailable,
+            "duplicate suppression is unavailable; retry later",
+        )
+        .detail("the dedupe store did not answer (dedupe.on_error = \"refuse\")")),
     }
 }
 

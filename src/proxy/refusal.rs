@@ -134,7 +134,7 @@ fn value_header(outcome: Outcome) -> Option<header::HeaderName> {
 fn retry_after(outcome: Outcome) -> Option<&'static str> {
     match outcome {
         Outcome::Overloaded => Some("1"),
-        Outcome::DuplicateInFlight => Some("5"),
+        Outcome::DuplicateInFlight | Outcome::DedupeUnavailable => Some("5"),
         _ => None,
     }
 }

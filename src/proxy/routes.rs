@@ -2,7 +2,7 @@
 //! metrics and policy, built from the config and swapped whole on reload.
 
 use crate::config::{self, Mode};
-use crate::proxy::dedupe::DedupeStore;
+use crate::proxy::dedupe::{RouteDedupe, SharedStore};
 use crate::proxy::target::routing_path;
 use crate::signature::Verifier;
 use crate::telemetry::metrics::{Metrics, RouteMetrics, UNMATCHED_ROUTE};
@@ -16,7 +16,7 @@ pub struct ActiveRoute {
     pub verifier: Verifier,
     pub mode: Mode,
     pub metrics: RouteMetrics,
-    pub dedupe: Option<Arc<DedupeStore>>,
+    pub dedupe: Option<Arc<RouteDedupe>>,
     /// The route's allowlist, or the global one; `None` allows every source.
     pub allow_sources: Option<Arc<[IpNet]>>,
     /// The methods the route takes; `None`: every method but CONNECT and TRACE.
@@ -45,6 +45,8 @@ pub struct RouteTable {
     /// Longest path first, so the first match is the longest matching prefix.
     routes: Vec<Arc<ActiveRoute>>,
     pub unmatched: RouteMetrics,
+    /// The `[dedupe]` store every route's duplicate suppression uses.
+    dedupe_store: SharedStore,
 }
 
 impl RouteTable {
@@ -53,21 +55,26 @@ impl RouteTable {
     pub fn new(config: &config::Config, metrics: &Metrics, previous: Option<&RouteTable>) -> Self {
         let global_allow: Option<Arc<[IpNet]>> =
             config.server.allow_sources.as_deref().map(Arc::from);
+        let dedupe_store = SharedStore::new(
+            config,
+            &metrics.dedupe_store,
+            previous.map(|table| &table.dedupe_store),
+        );
         let mut routes: Vec<Arc<ActiveRoute>> = config
             .routes
             .iter()
             .map(|route| {
                 let dedupe = route.dedupe.as_ref().map(|settings| {
-                    previous
+                    let old = previous
                         .and_then(|table| table.by_name(&route.name))
-                        .and_then(|old| old.dedupe.clone())
-                        .filter(|store| store.has_settings(settings))
-                        .unwrap_or_else(|| {
-                            Arc::new(DedupeStore::new(
-                                settings,
-                                metrics.dedupe_entries.with_label_values(&[&route.name]),
-                            ))
-                        })
+                        .and_then(|old| old.dedupe.as_deref());
+                    Arc::new(RouteDedupe::new(
+                        &route.name,
+                        settings,
+                        &dedupe_store,
+                        metrics.dedupe_entries.with_label_values(&[&route.name]),
+                        old,
+                    ))
                 });
                 Arc::new(ActiveRoute {
                     name: route.name.clone(),
@@ -101,6 +108,7 @@ impl RouteTable {
         RouteTable {
             routes,
             unmatched: metrics.route(UNMATCHED_ROUTE),
+            dedupe_store,
         }
     }
 

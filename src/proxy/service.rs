@@ -260,7 +260,7 @@ impl Proxy {
         let (bytes, admission) = self
             .read_and_verify(settings, route, &parts.headers, body, client, connection)
             .await?;
-        let ticket = phases::check_duplicate(route, &admission)?;
+        let ticket = phases::check_duplicate(route, &admission).await?;
         let _slot = self.capacity.forward(&settings.limits)?;
         if let Some(request_id) = add_request_id {
             parts.headers.insert(&REQUEST_ID, request_id.clone());
@@ -373,7 +373,7 @@ impl Proxy {
         if let Some(ticket) = ticket
             && response.status().is_success()
         {
-            ticket.delivered(Instant::now());
+            ticket.delivered(Instant::now()).await;
         }
         Ok(Handled {
             outcome,

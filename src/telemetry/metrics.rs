@@ -67,6 +67,8 @@ pub struct Metrics {
     upstream_responses: IntCounterVec,
     shadow_verdicts: IntCounterVec,
     pub dedupe_entries: IntGaugeVec,
+    /// The `[dedupe]` store's health, latency and errors (owned by the dedupe module).
+    pub dedupe_store: crate::proxy::dedupe::StoreMetrics,
     pub in_flight: IntGauge,
     pub connections_open: IntGauge,
     pub connections_total: IntCounter,
@@ -249,7 +251,10 @@ impl Metrics {
             reload_last_success.with_label_values(&[kind]).set(1);
         }
 
+        let dedupe_store = crate::proxy::dedupe::StoreMetrics::new(&registry);
+
         let metrics = Metrics {
+            dedupe_store,
             registry,
             requests,
             request_duration,

@@ -40,10 +40,12 @@ pub enum Outcome {
     MethodNotAllowed,
     /// The app answered with something hookwall will not pass on (an unasked `101`).
     UpstreamBadResponse,
+    /// The shared dedupe store did not answer and `dedupe.on_error = "refuse"`: 503.
+    DedupeUnavailable,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 20] = [
+    pub const ALL: [Outcome; 21] = [
         Outcome::Forwarded,
         Outcome::MissingSignature,
         Outcome::MalformedSignature,
@@ -64,6 +66,7 @@ impl Outcome {
         Outcome::TooManyHeaders,
         Outcome::MethodNotAllowed,
         Outcome::UpstreamBadResponse,
+        Outcome::DedupeUnavailable,
     ];
 
     /// The metric label value.
@@ -89,6 +92,7 @@ impl Outcome {
             Outcome::TooManyHeaders => "too_many_headers",
             Outcome::MethodNotAllowed => "method_not_allowed",
             Outcome::UpstreamBadResponse => "upstream_bad_response",
+            Outcome::DedupeUnavailable => "dedupe_unavailable",
         }
     }
 
@@ -107,7 +111,7 @@ impl Outcome {
             Outcome::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Outcome::BodyIncomplete | Outcome::InvalidRequest => StatusCode::BAD_REQUEST,
             Outcome::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Outcome::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::Overloaded | Outcome::DedupeUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Outcome::SourceDenied => StatusCode::FORBIDDEN,
             Outcome::DuplicateInFlight => StatusCode::CONFLICT,
             Outcome::TooManyHeaders => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

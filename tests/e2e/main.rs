@@ -19,6 +19,8 @@ mod pod;
 mod policy;
 mod prometheus;
 mod proxy;
+mod redis;
+mod redis_servers;
 mod reload;
 mod schemes;
 mod sign_verify;

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub struct DedupeStore {
+pub struct MemoryStore {
     window: Duration,
     max_entries: usize,
     state: Mutex<State>,
@@ -41,13 +41,13 @@ pub enum Decision {
 /// Holds a delivery's in-flight mark; dropping it without [`Ticket::delivered`] forgets the
 /// attempt, so a retry after a failed first attempt is forwarded normally.
 pub struct Ticket {
-    store: Arc<DedupeStore>,
+    store: Arc<MemoryStore>,
     identity: Option<DeliveryIdentity>,
 }
 
-impl DedupeStore {
-    pub fn new(settings: &Dedupe, entries_gauge: IntGauge) -> DedupeStore {
-        DedupeStore {
+impl MemoryStore {
+    pub fn new(settings: &Dedupe, entries_gauge: IntGauge) -> MemoryStore {
+        MemoryStore {
             window: settings.window,
             max_entries: settings.max_entries,
             state: Mutex::new(State::default()),
@@ -139,8 +139,8 @@ impl Drop for Ticket {
 mod tests {
     use super::*;
 
-    fn store(window_secs: u64, max_entries: usize) -> Arc<DedupeStore> {
-        Arc::new(DedupeStore::new(
+    fn store(window_secs: u64, max_entries: usize) -> Arc<MemoryStore> {
+        Arc::new(MemoryStore::new(
             &Dedupe {
                 window: Duration::from_secs(window_secs),
                 max_entries,
