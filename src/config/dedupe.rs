@@ -292,26 +292,41 @@ pub fn from_raw(
     })))
 }
 
+/// `url` for an error message, with any password in it replaced.
+fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:[redacted]@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// A Redis URL hookwall can use, with no password in it (config files are not secrets).
 fn check_url(url: &str) -> Result<(), String> {
+    let shown = shown(url);
     if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
         return Err(format!(
-            "{url:?} must start with redis:// (or rediss:// for TLS), like \"redis://127.0.0.1:6379/0\""
+            "{shown:?} must start with redis:// (or rediss:// for TLS), like \"redis://127.0.0.1:6379/0\""
         ));
     }
     let info = url
         .into_connection_info()
-        .map_err(|e| format!("{url:?} is not a Redis URL: {e}"))?;
+        .map_err(|e| format!("{shown:?} is not a Redis URL: {e}"))?;
     if info.redis_settings().password().is_some() {
         return Err(format!(
-            "{url:?} holds a password; remove it from the URL and give redis_password = {{ env = \"REDIS_PASSWORD\" }} (or {{ file = \"…\" }})"
+            "{shown:?} holds a password; remove it from the URL and give redis_password = {{ env = \"REDIS_PASSWORD\" }} (or {{ file = \"…\" }})"
         ));
     }
     if !matches!(
         info.addr(),
         ConnectionAddr::Tcp(..) | ConnectionAddr::TcpTls { .. }
     ) {
-        return Err(format!("{url:?} must name a host and port"));
+        return Err(format!("{shown:?} must name a host and port"));
     }
     Ok(())
 }
@@ -356,4 +371,198 @@ fn read_secret(
         ));
     }
     Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, ConfigError, Secret, SecretSource};
+    use super::*;
+
+    fn fixed_secrets(source: &SecretSource) -> Result<Secret, String> {
+        Ok(Secret::literal(source.clone(), b"redis-pass".to_vec()))
+    }
+
+    fn parse(dedupe: &str) -> Result<Config, ConfigError> {
+        let text = format!(
+            "[upstream]\nurl = \"http://127.0.0.1:8080\"\n[dedupe]\n{dedupe}\n[[route]]\npath = \"/w\"\nscheme = \"visma\"\nsecrets = [{{ env = \"S\" }}]\ndedupe = \"24h\"\n"
+        );
+        Config::from_toml_with_secrets(&text, "/etc/hookwall/hookwall.toml", &fixed_secrets)
+    }
+
+    fn error(dedupe: &str) -> String {
+        parse(dedupe).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn memory_is_the_default_and_redis_keys_need_redis() {
+        assert_eq!(parse("").unwrap().dedupe, DedupeStore::Memory);
+        assert_eq!(
+            parse("store = \"memory\"").unwrap().dedupe,
+            DedupeStore::Memory
+        );
+        let err = error("redis_url = \"redis://127.0.0.1:6379\"");
+        assert!(err.contains("`dedupe.redis_url`"), "{err}");
+        assert!(err.contains("store = \"redis\""), "{err}");
+        let err = error("store = \"disk\"");
+        assert!(
+            err.contains("`dedupe.store`") && err.contains("\"memory\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_contract_parses_with_its_values() {
+        let config = parse(
+            r#"store = "redis"
+redis_url = "rediss://hookwall@redis.internal:6380/0"
+redis_password = { env = "REDIS_PASSWORD" }
+key_prefix = "hw:"
+timeout = "100ms"
+on_error = "refuse""#,
+        )
+        .unwrap();
+        let DedupeStore::Redis(redis) = config.dedupe else {
+            panic!("redis store expected");
+        };
+        assert_eq!(
+            redis.servers,
+            RedisServers::Single {
+                url: "rediss://hookwall@redis.internal:6380/0".into()
+            }
+        );
+        assert!(redis.servers.tls());
+        assert_eq!(redis.password.unwrap().bytes(), b"redis-pass");
+        assert_eq!(redis.key_prefix, "hw:");
+        assert_eq!(redis.timeout, Duration::from_millis(100));
+        assert_eq!(redis.on_error, OnError::Refuse);
+    }
+
+    #[test]
+    fn redis_defaults() {
+        let DedupeStore::Redis(redis) = parse("store = \"redis\"\nredis_url = \"redis://r:6379\"")
+            .unwrap()
+            .dedupe
+        else {
+            panic!("redis store expected");
+        };
+        assert_eq!(redis.key_prefix, DEFAULT_KEY_PREFIX);
+        assert_eq!(redis.timeout, DEFAULT_REDIS_TIMEOUT);
+        assert_eq!(redis.on_error, OnError::Forward);
+        assert!(redis.password.is_none());
+    }
+
+    #[test]
+    fn sentinel_and_cluster_settings() {
+        let config = parse(
+            r#"store = "redis"
+redis_sentinels = ["redis://s1:26379", "redis://s2:26379"]
+redis_sentinel_master = "mymaster"
+redis_username = "hookwall"
+redis_sentinel_password = { file = "/run/sentinel-pass" }"#,
+        )
+        .unwrap();
+        let DedupeStore::Redis(redis) = &config.dedupe else {
+            panic!("redis store expected");
+        };
+        assert!(matches!(
+            &redis.servers,
+            RedisServers::Sentinel { master, username: Some(user), sentinel_password: Some(_), sentinels }
+                if master == "mymaster" && user == "hookwall" && sentinels.len() == 2
+        ));
+        assert_eq!(
+            config.dedupe.files(),
+            vec![PathBuf::from("/run/sentinel-pass")]
+        );
+
+        let config = parse("store = \"redis\"\nredis_cluster = [\"redis://n1:6379\"]").unwrap();
+        assert!(matches!(
+            &config.dedupe,
+            DedupeStore::Redis(redis) if matches!(&redis.servers, RedisServers::Cluster { seeds } if seeds.len() == 1)
+        ));
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_fix() {
+        let cases = [
+            ("store = \"redis\"", "`dedupe.store`", "redis_url"),
+            (
+                "store = \"redis\"\nredis_url = \"redis://a:1\"\nredis_cluster = [\"redis://b:1\"]",
+                "`dedupe.store`",
+                "only one of",
+            ),
+            (
+                "store = \"redis\"\nredis_url = \"http://a:1\"",
+                "`dedupe.redis_url`",
+                "redis://",
+            ),
+            (
+                "store = \"redis\"\nredis_url = \"redis://:hunter2@a:1\"",
+                "`dedupe.redis_url`",
+                "redis_password",
+            ),
+            (
+                "store = \"redis\"\nredis_sentinels = [\"redis://s:26379\"]",
+                "`dedupe.redis_sentinel_master`",
+                "mymaster",
+            ),
+            (
+                "store = \"redis\"\nredis_url = \"redis://a:1\"\nredis_username = \"u\"",
+                "`dedupe.redis_username`",
+                "in the URL",
+            ),
+            (
+                "store = \"redis\"\nredis_cluster = [\"redis://a:1\", \"rediss://b:1\"]",
+                "`dedupe.redis_cluster`",
+                "TLS",
+            ),
+            (
+                "store = \"redis\"\nredis_url = \"redis://a:1\"\nkey_prefix = \"{x}\"",
+                "`dedupe.key_prefix`",
+                "hash tag",
+            ),
+            (
+                "store = \"redis\"\nredis_url = \"redis://a:1\"\ntimeout = \"0s\"",
+                "`dedupe.timeout`",
+                "longer than zero",
+            ),
+            (
+                "store = \"redis\"\nredis_url = \"redis://a:1\"\non_error = \"panic\"",
+                "`dedupe.on_error`",
+                "\"refuse\"",
+            ),
+            (
+                "store = \"redis\"\nredis_url = \"redis://a:1\"\nredis_ca_file = \"/ca.pem\"",
+                "`dedupe.redis_ca_file`",
+                "rediss://",
+            ),
+            (
+                "store = \"redis\"\nredis_url = \"redis://a:1\"\nredis_password = {}",
+                "`dedupe.redis_password`",
+                "exactly one of",
+            ),
+        ];
+        for (dedupe, key, fix) in cases {
+            let err = error(dedupe);
+            assert!(err.contains("/etc/hookwall/hookwall.toml"), "{err}");
+            assert!(err.contains(key), "{dedupe}: {err}");
+            assert!(err.contains(fix), "{dedupe}: {err}");
+            assert!(!err.contains("hunter2"), "a password in an error: {err}");
+        }
+    }
+
+    #[test]
+    fn the_kubernetes_component_config_is_valid() {
+        let yaml = include_str!("../../deploy/kubernetes/components/redis/hookwall-config.yaml");
+        let toml: String = yaml
+            .split_once("hookwall.toml: |\n")
+            .expect("a hookwall.toml key")
+            .1
+            .lines()
+            .map(|line| format!("{}\n", line.strip_prefix("    ").unwrap_or(line)))
+            .collect();
+        let config =
+            Config::from_toml_with_secrets(&toml, "components/redis", &fixed_secrets).unwrap();
+        assert!(matches!(config.dedupe, DedupeStore::Redis(_)));
+        assert!(config.routes.iter().all(|route| route.dedupe.is_some()));
+    }
 }

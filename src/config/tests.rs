@@ -329,6 +329,7 @@ fn the_example_config_parses_and_states_the_real_defaults() {
     assert_eq!(config.log.format, defaults.log.format);
     assert_eq!(config.log.level, defaults.log.level);
     assert_eq!(config.routes[0].mode, defaults.routes[0].mode);
+    assert_eq!(config.dedupe, defaults.dedupe);
 }
 
 #[test]

@@ -32,6 +32,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 KUBERNETES = os.path.join(REPO, "deploy", "kubernetes")
 VARIANTS = [".", "native-sidecar", "unix-socket"]
 COMPONENTS = ["components/cert-manager", "components/prometheus-operator"]
+# Components that replace hookwall.toml, so they fit one variant only: checked with it alone.
+CONFIG_COMPONENTS = {".": ["components/redis"]}
 RULES_FILE = os.path.join(REPO, "deploy", "prometheus", "hookwall-rules.yml")
 # Secrets the cluster owner creates (secret.example.yaml) or cert-manager issues.
 EXTERNAL_SECRETS = {"visma-webhook", "hookwall-tls"}
@@ -51,14 +53,16 @@ def kustomization_file(directory):
     raise SystemExit(f"{directory}: no kustomization.yaml")
 
 
-def render(directory, extra_components=()):
-    """The resources of the kustomization in `directory`, as kustomize would build them."""
+def render(directory, extra_components=(), into=None):
+    """The resources of the kustomization in `directory`, as kustomize would build them.
+
+    A component (`into` given) adds its resources to its parent's and patches them all."""
     path = kustomization_file(directory)
     (kustomization,) = load_yaml_documents(path)
     unknown = set(kustomization) - KUSTOMIZATION_KEYS
     if unknown:
         raise SystemExit(f"{path}: manifests.py does not implement {sorted(unknown)}")
-    resources = []
+    resources = [] if into is None else into
     for entry in kustomization.get("resources", []):
         target = os.path.join(directory, entry)
         if os.path.isdir(target):
@@ -67,7 +71,7 @@ def render(directory, extra_components=()):
             resources.extend(load_yaml_documents(target))
     components = [os.path.join(directory, c) for c in kustomization.get("components", [])]
     for component in components + list(extra_components):
-        resources.extend(render(component))
+        render(component, into=resources)
     for patch in kustomization.get("patches", []):
         apply_patch(resources, os.path.join(directory, patch["path"]), path)
     for image in kustomization.get("images", []):
@@ -168,29 +172,9 @@ def mount_for(container, path):
     return None, None
 
 
-def check_variant(name, resources, problems):
-    where = f"deploy/kubernetes/{name}"
-    index = by_identity(resources)
-    deployments = [r for r in resources if r["kind"] == "Deployment"]
-    if not problems.check(len(deployments) == 1, where, "expected exactly one Deployment"):
-        return
-    deployment = deployments[0]
-    pod = deployment["spec"]["template"]
-    spec = pod["spec"]
-    labels = pod["metadata"]["labels"]
+def check_hardening(where, spec, problems):
+    """Pod and container hardening every Deployment here keeps."""
     containers = {c["name"]: c for c in pod_containers(spec)}
-    problems.check(
-        matches(deployment["spec"]["selector"]["matchLabels"], labels),
-        where, "the Deployment's selector does not match its pod labels")
-    hookwall = containers.get("hookwall")
-    app = containers.get("app")
-    if not problems.check(hookwall and app, where, "containers 'hookwall' and 'app' expected"):
-        return
-    if "initContainers" in spec and hookwall in spec["initContainers"]:
-        problems.check(hookwall.get("restartPolicy") == "Always", where,
-                       "hookwall as an init container must have restartPolicy Always (a native sidecar)")
-
-    # Hardening, pod and containers.
     pod_security = spec.get("securityContext", {})
     problems.check(pod_security.get("runAsNonRoot") is True, where, "runAsNonRoot must be true")
     problems.check(pod_security.get("seccompProfile", {}).get("type") == "RuntimeDefault",
@@ -208,6 +192,35 @@ def check_variant(name, resources, problems):
         resources_spec = container.get("resources", {})
         problems.check("requests" in resources_spec and "memory" in resources_spec.get("limits", {}),
                        at, "resource requests and a memory limit")
+
+
+def check_variant(name, resources, problems):
+    where = f"deploy/kubernetes/{name}"
+    index = by_identity(resources)
+    deployments = [r for r in resources if r["kind"] == "Deployment"
+                   and any(c["name"] == "hookwall" for c in pod_containers(r["spec"]["template"]["spec"]))]
+    if not problems.check(len(deployments) == 1, where, "expected exactly one Deployment with hookwall"):
+        return
+    for other in (r for r in resources if r["kind"] == "Deployment" and r not in deployments):
+        check_hardening(f"{where} Deployment {other['metadata']['name']}",
+                        other["spec"]["template"]["spec"], problems)
+    deployment = deployments[0]
+    pod = deployment["spec"]["template"]
+    spec = pod["spec"]
+    labels = pod["metadata"]["labels"]
+    containers = {c["name"]: c for c in pod_containers(spec)}
+    problems.check(
+        matches(deployment["spec"]["selector"]["matchLabels"], labels),
+        where, "the Deployment's selector does not match its pod labels")
+    hookwall = containers.get("hookwall")
+    app = containers.get("app")
+    if not problems.check(hookwall and app, where, "containers 'hookwall' and 'app' expected"):
+        return
+    if "initContainers" in spec and hookwall in spec["initContainers"]:
+        problems.check(hookwall.get("restartPolicy") == "Always", where,
+                       "hookwall as an init container must have restartPolicy Always (a native sidecar)")
+
+    check_hardening(where, spec, problems)
 
     # hookwall's config: mounted, and everything it names is where the pod puts it.
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
@@ -289,9 +302,13 @@ def check_variant(name, resources, problems):
     problems.check(grace > drain, where,
                    f"terminationGracePeriodSeconds {grace} must exceed shutdown_delay + shutdown_grace ({drain}s)")
 
+    check_redis(where, config, resources, problems)
+
     # The Service, NetworkPolicy and PDB select these pods and reach hookwall only.
     for kind in ("Service", "NetworkPolicy", "PodDisruptionBudget"):
-        for resource in (r for r in resources if r["kind"] == kind):
+        for resource in (r for r in resources if r["kind"] == kind
+                         and r["metadata"].get("labels", {}).get("app.kubernetes.io/name")
+                         == labels.get("app.kubernetes.io/name")):
             spec_of = resource["spec"]
             selector = spec_of.get("selector") or spec_of.get("podSelector")
             selector = selector.get("matchLabels", selector) if selector else {}
@@ -301,6 +318,56 @@ def check_variant(name, resources, problems):
     problems.check([p["targetPort"] for p in service["spec"]["ports"]] == ["https"], where,
                    "the webhook Service must expose hookwall's https port and nothing else")
     return config
+
+
+def check_redis(where, config, resources, problems):
+    """With [dedupe] store = "redis" at an in-cluster Service: the Service exists, has the
+    port, selects a Redis pod, and a NetworkPolicy lets the hookwall pods reach it."""
+    dedupe = config.get("dedupe", {})
+    if dedupe.get("store") != "redis":
+        return
+    problems.check(any("dedupe" in route for route in config["route"]), where,
+                   "[dedupe] store = \"redis\" but no route has a dedupe window")
+    url = dedupe.get("redis_url")
+    if not problems.check(url, where, "the example component should use redis_url"):
+        return
+    match = re.fullmatch(r"rediss?://(?:[^@/]+@)?([^:/]+):(\d+)(?:/\d+)?", url)
+    if not problems.check(match, where, f"redis_url {url!r} is not redis://host:port[/db]"):
+        return
+    host, port = match.group(1), int(match.group(2))
+    services = [r for r in resources if r["kind"] == "Service" and r["metadata"]["name"] == host]
+    if not services:
+        return  # a managed Redis outside the cluster
+    service = services[0]
+    ports = [p for p in service["spec"]["ports"] if p["port"] == port]
+    problems.check(ports, where, f"Service {host} has no port {port}")
+    pods = [r for r in resources if r["kind"] in ("Deployment", "StatefulSet")
+            and matches(service["spec"]["selector"], r["spec"]["template"]["metadata"]["labels"])]
+    problems.check(pods, where, f"Service {host} selects no pods")
+    if pods and ports:
+        redis_labels = pods[0]["spec"]["template"]["metadata"]["labels"]
+        container_ports = {p.get("name"): p["containerPort"]
+                           for c in pod_containers(pods[0]["spec"]["template"]["spec"])
+                           for p in c.get("ports", [])}
+        target = ports[0].get("targetPort", port)
+        target_port = container_ports.get(target, target)
+        problems.check(target_port in container_ports.values(), where,
+                       f"Service {host}'s targetPort {target} is no container port")
+        hookwall_labels = next(r for r in resources if r["kind"] == "Deployment"
+                               and "hookwall" in {c["name"] for c in pod_containers(
+                                   r["spec"]["template"]["spec"])})["spec"]["template"]["metadata"]["labels"]
+        allowed = False
+        for policy in (r for r in resources if r["kind"] == "NetworkPolicy"):
+            if not matches(policy["spec"]["podSelector"].get("matchLabels", {}), redis_labels):
+                continue
+            for rule in policy["spec"].get("ingress", []):
+                sources = [f.get("podSelector", {}).get("matchLabels") for f in rule.get("from", [])]
+                rule_ports = [p["port"] for p in rule.get("ports", [])]
+                if any(sel is not None and matches(sel, hookwall_labels) for sel in sources) \
+                        and target_port in rule_ports:
+                    allowed = True
+        problems.check(allowed, where,
+                       f"no NetworkPolicy lets the hookwall pods reach {host}:{target_port}")
 
 
 def check_custom_resources(resources, problems, name):
@@ -357,8 +424,12 @@ def check(versions):
     base_config = None
     for variant in VARIANTS:
         directory = os.path.join(KUBERNETES, variant)
-        for components in ((), tuple(os.path.join(KUBERNETES, c) for c in COMPONENTS)):
-            name = variant + (" + components" if components else "")
+        combinations = [(), tuple(os.path.join(KUBERNETES, c) for c in COMPONENTS)]
+        combinations += [(os.path.join(KUBERNETES, c),) for c in CONFIG_COMPONENTS.get(variant, [])]
+        for components in combinations:
+            config_component = len(components) == 1
+            name = variant + (" + " + os.path.relpath(components[0], KUBERNETES) if config_component
+                              else " + components" if components else "")
             resources = render(directory, components)
             if have_kubectl:
                 from_kubectl = by_identity(render_with_kubectl(directory, components))
@@ -368,18 +439,23 @@ def check(versions):
                                f"{sorted(set(mine) ^ set(from_kubectl)) or 'same resources, other content'}")
             validate_schemas(resources, versions, problems, name, skipped)
             config = check_variant(name, resources, problems)
-            if components:
+            if components and not config_component:
                 check_custom_resources(resources, problems, name)
-            elif variant == ".":
+            elif variant == "." and not components:
                 base_config = config
             elif config and base_config:
                 # The variants change how hookwall reaches the app, nothing else.
+                # components/redis adds [dedupe] and the routes' windows, nothing else.
                 different = copy.deepcopy(config)
                 different["upstream"].pop("url")
+                different.pop("dedupe", None)
+                for route in different["route"]:
+                    route.pop("dedupe", None)
                 same = copy.deepcopy(base_config)
                 same["upstream"].pop("url")
                 problems.check(different == same, name,
-                               "its hookwall.toml differs from base/hookwall-config.yaml beyond upstream.url")
+                               "its hookwall.toml differs from base/hookwall-config.yaml beyond "
+                               "upstream.url and dedupe")
         print(f"ok   deploy/kubernetes/{variant}: rendered, validated against Kubernetes "
               f"{', '.join(versions)}, cross-checked")
     if not have_kubectl:
