@@ -326,6 +326,7 @@ async fn alerting_rules_evaluate_on_real_series_and_go_pending() {
         "HookwallUpstreamErrors",
         "HookwallCertificateExpiringSoon",
         "HookwallReloadFailed",
+        "HookwallDedupeStoreDown",
     ] {
         let (state, rule) = prometheus
             .wait_for(&format!("{alert} evaluated"), || async {
