@@ -1,6 +1,9 @@
-//! The admin listener (plain HTTP, its own port): `/metrics`, `/livez`, `/readyz`.
+//! The admin listener (plain HTTP, its own port): `/metrics`, `/livez`, `/readyz`, and the
+//! recent deliveries page `/deliveries` (+ `/deliveries.json`).
 
+use crate::app::deliveries;
 use crate::app::shutdown::Readiness;
+use crate::telemetry::deliveries::Deliveries;
 use crate::telemetry::metrics::Metrics;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -23,6 +26,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub struct AdminState {
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
+    pub deliveries: Arc<Deliveries>,
 }
 
 /// Serves admin requests until the process exits.
@@ -56,6 +60,13 @@ fn respond(state: &AdminState, request: &Request<Incoming>) -> Response<Full<Byt
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
     }
+    if let Some(response) = deliveries::respond(
+        &state.deliveries,
+        request.uri().path(),
+        request.uri().query(),
+    ) {
+        return response;
+    }
     match request.uri().path() {
         "/metrics" => {
             let mut response = Response::new(Full::new(Bytes::from(state.metrics.encode())));
@@ -70,7 +81,7 @@ fn respond(state: &AdminState, request: &Request<Incoming>) -> Response<Full<Byt
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
         _ => text(
             StatusCode::NOT_FOUND,
-            "admin endpoints: /metrics /livez /readyz\n",
+            "admin endpoints: /metrics /livez /readyz /deliveries /deliveries.json\n",
         ),
     }
 }

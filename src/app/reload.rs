@@ -276,6 +276,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.admin.listen != new.admin.listen {
         keys.push("admin.listen");
     }
+    if old.admin.deliveries != new.admin.deliveries {
+        keys.push("admin.deliveries");
+    }
     if old.log.format != new.log.format || old.log.level != new.log.level {
         keys.push("log");
     }

@@ -113,6 +113,7 @@ pub async fn start_with_workers(
         Arc::new(admin::AdminState {
             metrics: Arc::clone(&metrics),
             readiness: Arc::clone(&readiness),
+            deliveries: Arc::clone(proxy.deliveries()),
         }),
     ));
     let context = Arc::new(server::ConnectionContext {

@@ -74,6 +74,11 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// Polling faster than this only burns CPU.
 pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
+/// The recent deliveries page keeps this many requests: a few busy minutes, about a MiB at
+/// worst (each entry's headers are capped at 4 KiB).
+pub const DEFAULT_DELIVERIES: usize = 200;
+/// More would make the page's ring a memory risk (tens of MiB at worst) for little use.
+pub const MAX_DELIVERIES: usize = 10_000;
 /// Enough deliveries to cover a day of a busy subscription, at ~100 bytes each.
 pub const DEFAULT_DEDUPE_MAX_ENTRIES: usize = 100_000;
 
@@ -141,6 +146,11 @@ pub struct TlsFiles {
 #[derive(Clone, Debug)]
 pub struct Admin {
     pub listen: SocketAddr,
+    /// How many recent requests `/deliveries` keeps; 0 turns the page off.
+    pub deliveries: usize,
+    /// Body bytes the deliveries page previews. Not a file key: only the embedded
+    /// development default sets it; a configured hookwall never keeps bodies.
+    pub delivery_body_preview: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -364,6 +374,18 @@ impl Config {
                 }
                 None => DEFAULT_ADMIN_LISTEN.parse().expect("valid default"),
             },
+            deliveries: match raw.admin.deliveries {
+                Some(count) if count > MAX_DELIVERIES => {
+                    return Err(invalid(
+                        "admin.deliveries",
+                        format!(
+                            "{count} is more than {MAX_DELIVERIES}; keep the default 200, or 0 to turn the page off"
+                        ),
+                    ));
+                }
+                count => count.unwrap_or(DEFAULT_DELIVERIES),
+            },
+            delivery_body_preview: 0,
         };
         if admin.listen == server.listen && admin.listen.port() != 0 {
             return Err(invalid(

@@ -54,6 +54,7 @@ pub struct RawTls {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<String>,
+    pub deliveries: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -322,6 +322,7 @@ fn the_example_config_parses_and_states_the_real_defaults() {
         defaults.server.reload_interval
     );
     assert_eq!(config.admin.listen, defaults.admin.listen);
+    assert_eq!(config.admin.deliveries, defaults.admin.deliveries);
     assert_eq!(config.upstream, defaults.upstream);
     // Every limit, the new ones included: the example and the code's defaults agree.
     assert_eq!(config.limits, defaults.limits);
@@ -356,4 +357,15 @@ fn route_methods_are_capital_tokens_never_connect_or_trace() {
         assert!(err.contains("methods"), "{methods}: {err}");
         assert!(err.contains(says), "{methods}: {err}");
     }
+}
+
+#[test]
+fn admin_deliveries_defaults_to_200_turns_off_with_0_and_is_bounded() {
+    assert_eq!(parse(MINIMAL).unwrap().admin.deliveries, DEFAULT_DELIVERIES);
+    assert_eq!(parse(MINIMAL).unwrap().admin.delivery_body_preview, 0);
+    let off = parse(&format!("[admin]\ndeliveries = 0\n{MINIMAL}")).unwrap();
+    assert_eq!(off.admin.deliveries, 0);
+    let text = error_text(&format!("[admin]\ndeliveries = 1000000\n{MINIMAL}"));
+    assert!(text.contains("admin.deliveries"), "{text}");
+    assert!(text.contains("/etc/hookwall/hookwall.toml"), "{text}");
 }

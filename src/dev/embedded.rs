@@ -17,6 +17,8 @@ pub const ROUTE_PATH: &str = "/webhooks/visma";
 pub const SECRET_ENV: &str = "HOOKWALL_SECRET";
 pub const LISTEN: &str = "127.0.0.1:8443";
 pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// How much of each body the embedded default's deliveries page shows.
+pub const DELIVERY_BODY_PREVIEW_BYTES: usize = 200;
 /// A sample body for the printed test command.
 pub const SAMPLE_BODY: &str =
     r#"{"event":"CustomerChanged","tenantId":"1234567","entityId":"10001"}"#;
@@ -58,8 +60,10 @@ secrets = [{{ env = "{SECRET_ENV}" }}]
     let secret_bytes = secret.clone().into_bytes();
     let resolve =
         move |source: &SecretSource| Ok(Secret::literal(source.clone(), secret_bytes.clone()));
-    let config = Config::from_toml_with_secrets(&toml, "embedded default", &resolve)
+    let mut config = Config::from_toml_with_secrets(&toml, "embedded default", &resolve)
         .map_err(|err| err.to_string())?;
+    // Development only: the deliveries page previews bodies, as the inspector logs them.
+    config.admin.delivery_body_preview = DELIVERY_BODY_PREVIEW_BYTES;
     let certificate = tls::self_signed_localhost().map_err(|err| err.to_string())?;
     Ok(EmbeddedSetup {
         config,
@@ -97,6 +101,7 @@ pub fn banner(setup: &EmbeddedSetup, proxy: SocketAddr, admin: SocketAddr) -> St
         "\nhookwall is running its embedded development setup\n\
          \x20 proxy     {url}  (self-signed certificate: use curl -k)\n\
          \x20 admin     http://{admin}/metrics  /livez  /readyz\n\
+         \x20 deliveries http://{admin}/deliveries  (recent deliveries, accepted and refused)\n\
          \x20 upstream  built-in inspector: logs each verified delivery\n\
          {secret_line}\n\n\
          Send a signed test delivery (expect 200, and the inspector's log line):\n\

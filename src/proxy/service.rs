@@ -15,6 +15,7 @@ use crate::proxy::response::{ProxyBody, close_connection};
 use crate::proxy::routes::{ActiveRoute, RouteTable};
 use crate::proxy::upstream::{Upstream, upstream_request};
 use crate::signature::{Rejection, UnixSeconds, Verification};
+use crate::telemetry::deliveries::{Arrival, Deliveries, Ending, Measured};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::outcome::Outcome;
 use arc_swap::ArcSwap;
@@ -63,6 +64,8 @@ pub struct Proxy {
     clock: fn() -> UnixSeconds,
     /// Whether clients reach this proxy over TLS (HSTS on hookwall's own answers).
     tls: bool,
+    /// The recent deliveries the admin page shows.
+    deliveries: Arc<Deliveries>,
 }
 
 /// The wall clock in Unix seconds.
@@ -137,7 +140,16 @@ impl Proxy {
             draining: AtomicBool::new(false),
             clock: system_clock,
             tls: false,
+            deliveries: Arc::new(Deliveries::new(
+                config.admin.deliveries,
+                config.admin.delivery_body_preview,
+            )),
         }
+    }
+
+    /// The recent deliveries ring (read by the admin listener).
+    pub fn deliveries(&self) -> &Arc<Deliveries> {
+        &self.deliveries
     }
 
     /// Marks the proxy as reached over TLS.
@@ -205,7 +217,20 @@ impl Proxy {
             version: parts.version,
         };
 
-        let (route, result) = match phases::route(&settings.routes, parts.uri.path()) {
+        let routed = phases::route(&settings.routes, parts.uri.path());
+        let signature_header = routed
+            .as_ref()
+            .ok()
+            .map(|route| route.verifier.scheme().signature_header());
+        let arrival = self.deliveries.arrival(
+            &parts.method,
+            &summary.path,
+            &parts.headers,
+            signature_header.as_ref(),
+        );
+        let mut measured = Measured::default();
+
+        let (route, result) = match routed {
             Err(refusal) => (None, Err(refusal)),
             Ok(route) => {
                 let request = Head {
@@ -215,7 +240,9 @@ impl Proxy {
                     connection: connection.as_deref(),
                     add_request_id: (!id_from_sender).then_some(&request_id),
                 };
-                let result = self.routed(&settings, &route, request, &mut body).await;
+                let result = self
+                    .routed(&settings, &route, request, &mut body, &mut measured)
+                    .await;
                 (Some(route), result)
             }
         };
@@ -232,6 +259,17 @@ impl Proxy {
             peer,
             started,
         );
+        if let Some(arrival) = arrival {
+            self.record_delivery(
+                arrival,
+                measured,
+                route.as_deref(),
+                &handled,
+                &request_id,
+                peer,
+                started,
+            );
+        }
         self.finish(handled, request_id, summary.version)
     }
 
@@ -242,6 +280,7 @@ impl Proxy {
         route: &ActiveRoute,
         request: Head<'_>,
         body: &mut B,
+        measured: &mut Measured,
     ) -> Result<Handled, Refusal>
     where
         B: Body<Data = Bytes> + Unpin,
@@ -258,7 +297,15 @@ impl Proxy {
         phases::check_method(route, &parts.method)?;
         let client = phases::check_source(route, peer, &parts.headers, &settings.trusted_proxies)?;
         let (bytes, admission) = self
-            .read_and_verify(settings, route, &parts.headers, body, client, connection)
+            .read_and_verify(
+                settings,
+                route,
+                &parts.headers,
+                body,
+                client,
+                connection,
+                measured,
+            )
             .await?;
         let ticket = phases::check_duplicate(route, &admission).await?;
         let _slot = self.capacity.forward(&settings.limits)?;
@@ -271,12 +318,13 @@ impl Proxy {
             admission,
             ticket,
         };
-        self.forward(settings, route, forward).await
+        self.forward(settings, route, forward, measured).await
     }
 
     /// 5. Reads the body under the route's limits, hashing it as it arrives, and decides:
     ///    verified, or (shadow mode only) forwarded regardless. The read holds an unverified
     ///    slot, so slow senders of forgeries take only their share (see `capacity`).
+    #[allow(clippy::too_many_arguments)]
     async fn read_and_verify<B>(
         &self,
         settings: &Settings,
@@ -285,6 +333,7 @@ impl Proxy {
         body: &mut B,
         client: IpAddr,
         connection: Option<&ClientConnection>,
+        measured: &mut Measured,
     ) -> Result<(Bytes, Admission), Refusal>
     where
         B: Body<Data = Bytes> + Unpin,
@@ -300,6 +349,7 @@ impl Proxy {
         }
         let _slot = self.capacity.read_unverified(limits, client, connection)?;
         let now = (self.clock)();
+        let verifying = Instant::now();
         let signature_refusal =
             |rejection: &Rejection| Refusal::signature(route.verifier.scheme(), rejection);
         let (mut verification, early_rejection) = match route.verifier.begin(headers, now) {
@@ -324,7 +374,11 @@ impl Proxy {
         )
         .await
         .map_err(|error| phases::body_refusal(error, limits.max_body_bytes))?;
-        let admission = match (verification.map(Verification::finish), early_rejection) {
+        let verdict = verification.map(Verification::finish);
+        measured.verify = Some(verifying.elapsed());
+        measured.body_bytes = Some(bytes.len() as u64);
+        measured.body_preview = self.deliveries.preview(&bytes);
+        let admission = match (verdict, early_rejection) {
             (Some(Ok(verified)), _) => Admission::Verified(verified),
             (Some(Err(rejection)), _) if route.mode == Mode::Enforce => {
                 return Err(signature_refusal(&rejection));
@@ -341,6 +395,7 @@ impl Proxy {
         settings: &Settings,
         route: &ActiveRoute,
         forward: Forward,
+        measured: &mut Measured,
     ) -> Result<Handled, Refusal> {
         let Forward {
             parts,
@@ -361,12 +416,13 @@ impl Proxy {
             }
         };
         let started = Instant::now();
-        let response = settings
+        let sent = settings
             .upstream
             .client()
             .send(upstream_request(parts, body))
-            .await
-            .map_err(phases::upstream_refusal)?;
+            .await;
+        measured.app = Some(started.elapsed());
+        let response = sent.map_err(phases::upstream_refusal)?;
         route
             .metrics
             .record_upstream(response.status(), started.elapsed());
@@ -421,6 +477,30 @@ impl Proxy {
                 duration_ms, detail = detail.as_str(), "request refused"
             ),
         }
+    }
+
+    /// The request in the recent deliveries ring (`[admin] deliveries`).
+    #[allow(clippy::too_many_arguments)]
+    fn record_delivery(
+        &self,
+        arrival: Arrival,
+        measured: Measured,
+        route: Option<&ActiveRoute>,
+        handled: &Handled,
+        request_id: &HeaderValue,
+        peer: SocketAddr,
+        started: Instant,
+    ) {
+        let ending = Ending {
+            route: route.map_or(crate::telemetry::metrics::UNMATCHED_ROUTE, |r| &r.name),
+            outcome: handled.outcome,
+            reason: handled.detail.as_deref(),
+            status: handled.response.status().as_u16(),
+            source: peer,
+            request_id: request_id.to_str().unwrap_or(""),
+            total: started.elapsed(),
+        };
+        self.deliveries.record(arrival, measured, ending);
     }
 
     /// hookwall's own answers get its headers (the app's pass through untouched); while

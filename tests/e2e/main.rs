@@ -9,6 +9,7 @@ mod official;
 
 mod attacks;
 mod cli;
+mod deliveries;
 mod drain;
 mod faults;
 mod first_use;
