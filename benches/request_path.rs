@@ -10,14 +10,16 @@
 //! connection: `accepted − direct` is what hookwall adds. No tracing subscriber is installed
 //! except in the `request_path_json_log` group, which formats each request's line as the
 //! binary does (JSON at info) into `io::sink`: the formatting on the request's thread is
-//! priced, the binary's background writer thread is not. Run: `cargo bench --bench request_path`.
+//! priced, the binary's background writer thread is not. Recording for the recent deliveries
+//! page is on (the default ring of 200) except in `request_path_deliveries_off`.
+//! Run: `cargo bench --bench request_path`.
 
 mod common;
 
 use bytes::Bytes;
 use common::{json_body, visma_signature};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hookwall::config::{Config, Secret, SecretSource};
+use hookwall::config::{Config, DEFAULT_DELIVERIES, Secret, SecretSource};
 use hookwall::proxy::service::Proxy;
 use hookwall::telemetry::metrics::Metrics;
 use http::{Request, StatusCode};
@@ -95,13 +97,15 @@ async fn send_direct(
     status
 }
 
-fn proxy_for(upstream: SocketAddr) -> Proxy {
+/// `deliveries`: how many requests the recent deliveries page keeps (0: recording off).
+fn proxy_for(upstream: SocketAddr, deliveries: usize) -> Proxy {
     let text = format!(
         r#"
 [server]
 listen = "127.0.0.1:0"
 [admin]
 listen = "127.0.0.1:0"
+deliveries = {deliveries}
 [upstream]
 url = "http://{upstream}"
 [[route]]
@@ -138,14 +142,20 @@ async fn send(proxy: &Proxy, request: Request<Full<Bytes>>) -> StatusCode {
     status
 }
 
-fn bench_path(c: &mut Criterion, group_name: &str, sizes: &[(&str, usize)], with_json_log: bool) {
+fn bench_path(
+    c: &mut Criterion,
+    group_name: &str,
+    sizes: &[(&str, usize)],
+    with_json_log: bool,
+    deliveries: usize,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("bench runtime");
     let accepted = Arc::new(AtomicUsize::new(0));
     let upstream = runtime.block_on(start_upstream(Arc::clone(&accepted)));
-    let proxy = proxy_for(upstream);
+    let proxy = proxy_for(upstream, deliveries);
     let mut direct = runtime.block_on(direct_client(upstream));
     let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Elements(1));
@@ -206,12 +216,24 @@ fn bench_path(c: &mut Criterion, group_name: &str, sizes: &[(&str, usize)], with
 }
 
 fn request_path(c: &mut Criterion) {
-    bench_path(c, "request_path", SIZES, false);
+    bench_path(c, "request_path", SIZES, false, DEFAULT_DELIVERIES);
 }
 
 fn request_path_json_log(c: &mut Criterion) {
     // Logging costs the same per request whatever the size.
-    bench_path(c, "request_path_json_log", &SIZES[..1], true);
+    bench_path(
+        c,
+        "request_path_json_log",
+        &SIZES[..1],
+        true,
+        DEFAULT_DELIVERIES,
+    );
+}
+
+/// The same 1 KiB path with the recent deliveries ring off (`[admin] deliveries = 0`):
+/// `request_path/*/1KiB − request_path_deliveries_off/*/1KiB` is what recording costs.
+fn request_path_deliveries_off(c: &mut Criterion) {
+    bench_path(c, "request_path_deliveries_off", &SIZES[..1], false, 0);
 }
 
 fn config() -> Criterion {
@@ -224,6 +246,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = request_path, request_path_json_log
+    targets = request_path, request_path_deliveries_off, request_path_json_log
 }
 criterion_main!(benches);
