@@ -2,7 +2,9 @@
 //! masked deny-by-default, so no signature, token, secret or credential is ever held in memory
 //! by the page, let alone shown.
 
+use aho_corasick::AhoCorasick;
 use http::{HeaderMap, HeaderName};
+use std::sync::LazyLock;
 
 /// At most this many header fields are kept per delivery; the rest are counted.
 pub const MAX_KEPT_HEADERS: usize = 40;
@@ -81,16 +83,17 @@ pub fn is_masked(name: &str, route_signature: Option<&HeaderName>) -> bool {
     };
     let name = name.as_ref();
     MASKED_NAMES.contains(&name)
-        || MASKED_PATTERNS
-            .iter()
-            .any(|part| contains_bytes(name.as_bytes(), part.as_bytes()))
+        || masked_patterns().is_match(name)
         || route_signature.is_some_and(|header| header.as_str() == name)
 }
 
-/// Whether `needle` occurs in `haystack`. Header names are short: a plain scan costs a few
-/// nanoseconds, where `str::contains` pays a searcher's set-up for every pattern.
-fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.len() >= needle.len() && haystack.windows(needle.len()).any(|w| w == needle)
+/// All of [`MASKED_PATTERNS`] in one automaton: one pass over a name finds any of them
+/// (measured: a substring search per pattern made recording cost microseconds a request).
+fn masked_patterns() -> &'static AhoCorasick {
+    static PATTERNS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        AhoCorasick::new(MASKED_PATTERNS).expect("a dozen short literal patterns always build")
+    });
+    &PATTERNS
 }
 
 /// The kept headers of one request.
