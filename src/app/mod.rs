@@ -5,6 +5,7 @@ pub mod admin;
 pub mod cli;
 pub mod process;
 pub mod reload;
+pub mod schemes;
 pub mod shutdown;
 pub mod start;
 pub mod summary;
