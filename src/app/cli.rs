@@ -4,7 +4,9 @@ use crate::app::{process, summary};
 use crate::config::{Config, Secret, SecretSource, parse_listen_address};
 use crate::net::tls;
 use crate::proxy::service;
-use crate::signature::{Algorithm, Encoding, GenericHmac, MacKey, Rejection, Scheme, UnixSeconds};
+use crate::signature::{
+    Algorithm, Delivery, Encoding, Key, PublicUrl, Rejection, RequestHead, Scheme, UnixSeconds,
+};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::io::Read;
@@ -54,6 +56,15 @@ enum Command {
     Sign(SignArgs),
     /// Verify a delivery's signature: exit 0 if valid, 1 with the reason if not.
     Verify(VerifyArgs),
+    /// List every built-in scheme: name, headers, what is signed, the key, the docs. With a
+    /// name: that scheme, and the same scheme written as a route's own `scheme = "hmac"` keys.
+    Schemes {
+        /// One scheme only.
+        name: Option<String>,
+        /// Print README's Markdown table instead.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Args)]
@@ -71,10 +82,11 @@ struct RunArgs {
 
 #[derive(Args)]
 struct SchemeArgs {
-    /// visma, github, shopify, stripe, slack, standard-webhooks or hmac.
+    /// A preset (`hookwall schemes` lists them) or hmac.
     #[arg(long)]
     scheme: String,
-    /// Read the secret from this environment variable.
+    /// Read the secret from this environment variable. For public-key schemes: `sign`
+    /// takes the private key, `verify` the public key.
     #[arg(long, value_name = "VAR", conflicts_with = "secret_file")]
     secret_env: Option<String>,
     /// Read the secret from this file (a trailing newline is trimmed).
@@ -92,6 +104,12 @@ struct SchemeArgs {
     /// scheme hmac: sha256 or sha512.
     #[arg(long, value_name = "ALGORITHM", default_value = "sha256")]
     hmac_algorithm: String,
+    /// The full URL the provider posts to, for schemes that sign it (twilio, square, …).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The request method, for schemes that sign it (hubspot).
+    #[arg(long, value_name = "METHOD", default_value = "POST")]
+    method: String,
     /// The body file; standard input when absent.
     #[arg(long, value_name = "FILE")]
     body_file: Option<PathBuf>,
@@ -138,6 +156,15 @@ pub fn main() -> ExitCode {
         },
         Command::Sign(args) => sign(args),
         Command::Verify(args) => verify(args),
+        Command::Schemes { name, markdown } => {
+            match super::schemes::render(name.as_deref(), markdown) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(err),
+            }
+        }
     }
 }
 
@@ -171,39 +198,40 @@ impl SchemeArgs {
         if let Some(scheme) = Scheme::builtin(&self.scheme) {
             return Ok(scheme);
         }
-        if self.scheme != "hmac" {
+        if self.scheme != crate::signature::CUSTOM_SCHEME {
             return Err(format!(
-                "unknown scheme {:?}; use one of {}",
-                self.scheme,
-                crate::signature::SCHEME_NAMES.join(", ")
+                "unknown scheme {:?}; `hookwall schemes` lists them",
+                self.scheme
             ));
         }
         let header = self
             .hmac_header
             .as_deref()
             .ok_or("--scheme hmac needs --hmac-header NAME")?;
-        Ok(Scheme::Hmac(GenericHmac {
-            header: HeaderName::try_from(header)
-                .map_err(|_| format!("--hmac-header {header:?} is not a header name"))?,
-            prefix: if self.hmac_prefix.bytes().all(|b| b.is_ascii_graphic()) {
-                self.hmac_prefix.clone()
-            } else {
-                return Err(format!(
-                    "--hmac-prefix {:?} must be visible ASCII without spaces",
-                    self.hmac_prefix
-                ));
-            },
-            encoding: match self.hmac_encoding.as_str() {
-                "hex" => Encoding::Hex,
-                "base64" => Encoding::Base64,
-                other => return Err(format!("--hmac-encoding {other:?}: use hex or base64")),
-            },
-            algorithm: match self.hmac_algorithm.as_str() {
-                "sha256" => Algorithm::Sha256,
-                "sha512" => Algorithm::Sha512,
-                other => return Err(format!("--hmac-algorithm {other:?}: use sha256 or sha512")),
-            },
-        }))
+        let header = HeaderName::try_from(header)
+            .map_err(|_| format!("--hmac-header {header:?} is not a header name"))?;
+        if !self.hmac_prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "--hmac-prefix {:?} must be visible ASCII without spaces",
+                self.hmac_prefix
+            ));
+        }
+        let encoding = match self.hmac_encoding.as_str() {
+            "hex" => Encoding::Hex,
+            "base64" => Encoding::Base64,
+            other => return Err(format!("--hmac-encoding {other:?}: use hex or base64")),
+        };
+        let algorithm = match self.hmac_algorithm.as_str() {
+            "sha256" => Algorithm::HmacSha256,
+            "sha512" => Algorithm::HmacSha512,
+            other => return Err(format!("--hmac-algorithm {other:?}: use sha256 or sha512")),
+        };
+        Ok(Scheme::custom(crate::signature::Spec::body_hmac(
+            header,
+            &self.hmac_prefix,
+            algorithm,
+            encoding,
+        )))
     }
 
     fn secret(&self) -> Result<Secret, String> {
@@ -215,7 +243,7 @@ impl SchemeArgs {
         source.read()
     }
 
-    fn key(&self, scheme: &Scheme) -> Result<MacKey, String> {
+    fn key(&self, scheme: &Scheme) -> Result<Key, String> {
         let secret = self.secret()?;
         scheme
             .key_from_secret(secret.bytes())
@@ -244,10 +272,19 @@ impl SchemeArgs {
 fn sign(args: SignArgs) -> ExitCode {
     let result = (|| -> Result<String, String> {
         let scheme = args.scheme.scheme()?;
-        let key = args.scheme.key(&scheme)?;
         let body = args.scheme.body()?;
         let id = args.id.clone().unwrap_or_else(random_message_id);
-        let headers = scheme.sign(&key, &body, args.scheme.now(), &id)?;
+        let secret = args.scheme.secret()?;
+        let delivery = Delivery {
+            body: &body,
+            now: args.scheme.now(),
+            id: &id,
+            method: &args.scheme.method,
+            url: args.scheme.url.as_deref(),
+        };
+        let headers = scheme
+            .sign(secret.bytes(), &delivery)
+            .map_err(|err| format!("the {}: {err}", secret.source))?;
         Ok(headers
             .iter()
             .map(|(name, value)| format!("{name}: {}\n", value.to_str().unwrap_or_default()))
@@ -269,7 +306,7 @@ fn random_message_id() -> String {
 }
 
 fn verify(args: VerifyArgs) -> ExitCode {
-    let prepared = (|| -> Result<(Scheme, MacKey, HeaderMap, Vec<u8>), String> {
+    let prepared = (|| -> Result<(Scheme, Key, HeaderMap, Vec<u8>), String> {
         let scheme = args.scheme.scheme()?;
         let key = args.scheme.key(&scheme)?;
         let headers = parse_headers(&args.headers)?;
@@ -283,8 +320,32 @@ fn verify(args: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let verifier = crate::signature::Verifier::new(scheme, vec![key], args.tolerance);
-    match verifier.verify(&headers, &body, args.scheme.now()) {
+    // With --url, the URL's path stands for the route's path and its query for the request's.
+    let url = args.scheme.url.as_deref().unwrap_or("/");
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let path = base
+        .find("://")
+        .and_then(|at| {
+            base[at + 3..]
+                .find('/')
+                .map(|slash| &base[at + 3 + slash..])
+        })
+        .unwrap_or("/");
+    let verifier = crate::signature::Verifier::new(scheme, vec![key], args.tolerance)
+        .with_public_url(Some(PublicUrl {
+            base: base.to_string(),
+            route_path: path.to_string(),
+        }));
+    let head = RequestHead {
+        method: &args.scheme.method,
+        path,
+        query,
+        headers: &headers,
+    };
+    match verifier.verify_request(head, &body, args.scheme.now()) {
         Ok(_) => {
             println!("valid: the signature matches the body");
             ExitCode::SUCCESS
@@ -309,6 +370,7 @@ fn explain(rejection: &Rejection) -> String {
         Rejection::BadTimestamp { .. } | Rejection::StaleTimestamp { .. } => {
             "checking the timestamp (use --at to fix the clock)"
         }
+        Rejection::MissingField { .. } => "reading the body",
         Rejection::Mismatch => "comparing with the HMAC of the body",
     };
     format!("{rejection} (step: {step})")

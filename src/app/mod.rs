@@ -6,6 +6,7 @@ pub mod cli;
 pub mod deliveries;
 pub mod process;
 pub mod reload;
+pub mod schemes;
 pub mod shutdown;
 pub mod start;
 pub mod summary;

@@ -50,6 +50,7 @@ fn describe_route(out: &mut String, route: &Route, server_sources: Option<&[IpNe
     let _ = writeln!(out, "    methods        {methods}");
     let sources: Vec<String> = route.secrets.iter().map(|s| s.source.to_string()).collect();
     let _ = writeln!(out, "    secrets        {}", sources.join(", "));
+    let _ = writeln!(out, "    each secret    {}", route.scheme.key_description());
     let tolerance = if route.scheme.has_timestamp() {
         duration(route.tolerance)
     } else {
@@ -93,21 +94,16 @@ fn mode(mode: Mode) -> &'static str {
 
 /// The scheme's name, and for `hmac` the settings that make it up.
 fn scheme(scheme: &Scheme) -> String {
-    match scheme {
-        Scheme::Hmac(generic) => format!(
-            "hmac  header {}  prefix {:?}  encoding {}  algorithm {}",
-            generic.header,
-            generic.prefix,
-            match generic.encoding {
-                crate::signature::Encoding::Hex => "hex",
-                crate::signature::Encoding::Base64 => "base64",
-            },
-            match generic.algorithm {
-                crate::signature::Algorithm::Sha256 => "sha256",
-                crate::signature::Algorithm::Sha512 => "sha512",
-            }
+    match scheme.spec() {
+        // A route's own description: the keys it set, in the form `hookwall schemes` prints.
+        Some(spec) if scheme.name() == crate::signature::CUSTOM_SCHEME => format!(
+            "hmac  header {}  signed {}  algorithm {}  encoding {}",
+            spec.headers[0],
+            spec.describe_signed(),
+            spec.algorithm.name(),
+            spec.encoding.name()
         ),
-        other => other.name().to_string(),
+        _ => scheme.name().to_string(),
     }
 }
 

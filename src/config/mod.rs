@@ -14,7 +14,8 @@ pub use listen::parse_listen_address;
 pub use secret::{Secret, SecretSource};
 
 use crate::signature::{
-    Algorithm, DEFAULT_TOLERANCE, Encoding, GenericHmac, MacKey, SCHEME_NAMES, Scheme,
+    Algorithm, DEFAULT_TOLERANCE, Encoding, Key, KeyForm, Layout, Part, PublicUrl, Scheme, Spec,
+    TimeFormat, Timestamp,
 };
 use http::uri::{Authority, Scheme as UriScheme};
 use ipnet::IpNet;
@@ -248,8 +249,10 @@ pub struct Route {
     pub path: String,
     pub scheme: Scheme,
     pub secrets: Vec<Secret>,
-    /// One precomputed HMAC key per secret, in the same order.
-    pub keys: Vec<MacKey>,
+    /// One precomputed key per secret, in the same order.
+    pub keys: Vec<Key>,
+    /// Where the provider posts to, for schemes that sign the URL.
+    pub public_url: Option<PublicUrl>,
     pub mode: Mode,
     pub tolerance: Duration,
     pub dedupe: Option<Dedupe>,
@@ -719,6 +722,31 @@ fn validate_route(
         .map(parse_methods)
         .transpose()
         .map_err(|m| invalid("methods", m))?;
+    let public_url = match (raw.public_url, scheme.signs_url()) {
+        (None, true) => {
+            return Err(invalid(
+                "public_url",
+                format!(
+                    "the {} scheme signs the URL it posts to; add public_url = \"https://your.host{path}\" (the URL configured at the provider)",
+                    scheme.name()
+                ),
+            ));
+        }
+        (Some(_), false) => {
+            return Err(invalid(
+                "public_url",
+                format!(
+                    "the {} scheme does not sign the URL, so nothing uses it; remove it",
+                    scheme.name()
+                ),
+            ));
+        }
+        (Some(url), true) => Some(PublicUrl {
+            base: parse_public_url(&url).map_err(|m| invalid("public_url", m))?,
+            route_path: path.clone(),
+        }),
+        (None, false) => None,
+    };
 
     Ok(Route {
         name,
@@ -726,6 +754,7 @@ fn validate_route(
         scheme,
         secrets,
         keys,
+        public_url,
         mode,
         tolerance,
         dedupe,
@@ -758,16 +787,45 @@ fn parse_methods(names: Vec<String>) -> Result<Vec<http::Method>, String> {
     Ok(methods)
 }
 
-/// Reads `scheme` and, for `hmac`, its settings. Errors carry the key they concern.
+/// An absolute http(s) URL without fragment; kept as written, minus a trailing `/`, since the
+/// provider signs exactly the URL it was given.
+fn parse_public_url(url: &str) -> Result<String, String> {
+    let uri: http::Uri = url.parse().map_err(|_| {
+        format!("{url:?} is not a URL like \"https://hooks.example.com/webhooks/twilio\"")
+    })?;
+    if !matches!(uri.scheme_str(), Some("https" | "http")) || uri.authority().is_none() {
+        return Err(format!(
+            "{url:?} must be absolute, starting with https://, as configured at the provider"
+        ));
+    }
+    if uri.query().is_some() || url.contains('#') {
+        return Err(format!(
+            "{url:?}: give it without query or fragment; the request's own query is appended"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// Reads `scheme` and, for `hmac`, the route's own description. Errors carry the key they
+/// concern.
 fn scheme_from_raw(raw: &RawRoute) -> Result<Scheme, (&'static str, String)> {
-    let generic_keys = [
+    let custom_keys = [
         ("header", raw.header.is_some()),
         ("prefix", raw.prefix.is_some()),
         ("encoding", raw.encoding.is_some()),
         ("algorithm", raw.algorithm.is_some()),
+        ("signed", raw.signed.is_some()),
+        ("key", raw.key.is_some()),
+        ("separator", raw.separator.is_some()),
+        ("signature_key", raw.signature_key.is_some()),
+        ("timestamp_key", raw.timestamp_key.is_some()),
+        ("version", raw.version.is_some()),
+        ("timestamp_header", raw.timestamp_header.is_some()),
+        ("timestamp_format", raw.timestamp_format.is_some()),
+        ("id_header", raw.id_header.is_some()),
     ];
     if let Some(scheme) = Scheme::builtin(&raw.scheme) {
-        if let Some((key, _)) = generic_keys.iter().find(|(_, set)| *set) {
+        if let Some((key, _)) = custom_keys.iter().find(|(_, set)| *set) {
             return Err((
                 key,
                 format!(
@@ -778,32 +836,44 @@ fn scheme_from_raw(raw: &RawRoute) -> Result<Scheme, (&'static str, String)> {
         }
         return Ok(scheme);
     }
-    if raw.scheme != "hmac" {
+    if raw.scheme != crate::signature::CUSTOM_SCHEME {
         return Err((
             "scheme",
             format!(
-                "unknown scheme {:?}; use one of {}",
+                "unknown scheme {:?}; use one of {} (`hookwall schemes` lists them)",
                 raw.scheme,
-                SCHEME_NAMES.join(", ")
+                crate::signature::catalogue::names().join(", ")
             ),
         ));
     }
-    let header = raw.header.as_deref().ok_or((
-        "header",
-        "scheme = \"hmac\" needs the signature header's name, e.g. header = \"x-signature\""
-            .to_string(),
-    ))?;
-    let header = http::HeaderName::try_from(header)
-        .map_err(|_| ("header", format!("{header:?} is not a valid header name")))?;
-    let encoding = match raw.encoding.as_deref() {
-        Some("hex") => Encoding::Hex,
-        Some("base64") => Encoding::Base64,
-        Some(other) => {
+    let header_name = |key: &'static str, name: &str| {
+        http::HeaderName::try_from(name)
+            .map_err(|_| (key, format!("{name:?} is not a valid header name")))
+    };
+    let headers = match &raw.header {
+        None => {
             return Err((
-                "encoding",
-                format!("unknown encoding {other:?}; use \"hex\" or \"base64\""),
+                "header",
+                "scheme = \"hmac\" needs the signature header's name, e.g. header = \"x-signature\""
+                    .to_string(),
             ));
         }
+        Some(raw::OneOrMany::One(name)) => vec![header_name("header", name)?],
+        Some(raw::OneOrMany::Many(names)) if !names.is_empty() => names
+            .iter()
+            .map(|name| header_name("header", name))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(raw::OneOrMany::Many(_)) => {
+            return Err(("header", "name at least one header".to_string()));
+        }
+    };
+    let encoding = match raw.encoding.as_deref() {
+        Some(name) => Encoding::from_name(name).ok_or((
+            "encoding",
+            format!(
+                "unknown encoding {name:?}; use \"hex\", \"base64\", \"base64url\" or \"text\""
+            ),
+        ))?,
         None => {
             return Err((
                 "encoding",
@@ -812,30 +882,122 @@ fn scheme_from_raw(raw: &RawRoute) -> Result<Scheme, (&'static str, String)> {
         }
     };
     let algorithm = match raw.algorithm.as_deref() {
-        None | Some("sha256") => Algorithm::Sha256,
-        Some("sha512") => Algorithm::Sha512,
-        Some(other) => {
-            return Err((
-                "algorithm",
-                format!("unknown algorithm {other:?}; use \"sha256\" or \"sha512\""),
-            ));
-        }
+        None => Algorithm::HmacSha256,
+        Some(name) => Algorithm::from_name(name).ok_or((
+            "algorithm",
+            format!(
+                "unknown algorithm {name:?}; use \"sha256\", \"sha512\", \"sha1\", \"ed25519\", \"ecdsa-p256-sha256\" or \"token\""
+            ),
+        ))?,
     };
     let prefix = raw.prefix.clone().unwrap_or_default();
-    if !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+    if !prefix.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
         return Err((
             "prefix",
-            format!(
-                "{prefix:?} must be visible ASCII without spaces, as in a header value like \"sha256=\""
-            ),
+            format!("{prefix:?} must be visible ASCII, as in a header value like \"sha256=\""),
         ));
     }
-    Ok(Scheme::Hmac(GenericHmac {
-        header,
-        prefix,
-        encoding,
+    let layout = match (&raw.signature_key, &raw.version) {
+        (Some(_), Some(_)) => {
+            return Err((
+                "version",
+                "give signature_key (for \"t=…,v1=…\" headers) or version (for \"v1,<sig> v1,<sig>\"), not both".into(),
+            ));
+        }
+        (Some(signature_key), None) => Layout::Pairs {
+            separator: match raw.separator.as_deref() {
+                None => ',',
+                Some(text) if text.chars().count() == 1 => text.chars().next().unwrap_or(','),
+                Some(other) => {
+                    return Err((
+                        "separator",
+                        format!("{other:?} must be one character, like \",\" or \";\""),
+                    ));
+                }
+            },
+            signature_key: signature_key.clone(),
+            timestamp_key: raw.timestamp_key.clone(),
+        },
+        (None, Some(version)) => Layout::Versioned {
+            version: version.clone(),
+        },
+        (None, None) => Layout::Whole {
+            prefix: prefix.clone(),
+        },
+    };
+    if raw.timestamp_key.is_some() && raw.signature_key.is_none() {
+        return Err((
+            "timestamp_key",
+            "only applies with signature_key (a \"t=…,v1=…\" header); use timestamp_header for a header of its own".into(),
+        ));
+    }
+    if raw.separator.is_some() && raw.signature_key.is_none() {
+        return Err((
+            "separator",
+            "only applies with signature_key; remove it".into(),
+        ));
+    }
+    if raw.prefix.is_some() && !matches!(layout, Layout::Whole { .. }) {
+        return Err((
+            "prefix",
+            "only applies to a header holding one signature; remove it".into(),
+        ));
+    }
+    let timestamp_format = match raw.timestamp_format.as_deref() {
+        None => TimeFormat::UnixSeconds,
+        Some(name) => TimeFormat::from_name(name).ok_or((
+            "timestamp_format",
+            format!("unknown format {name:?}; use \"unix\", \"unix-ms\" or \"rfc3339\""),
+        ))?,
+    };
+    let timestamp = match (&raw.timestamp_header, &raw.timestamp_key) {
+        (Some(name), _) => Some(Timestamp {
+            header: Some(header_name("timestamp_header", name)?),
+            format: timestamp_format,
+        }),
+        (None, Some(_)) => Some(Timestamp {
+            header: None,
+            format: timestamp_format,
+        }),
+        (None, None) if raw.timestamp_format.is_some() => {
+            return Err((
+                "timestamp_format",
+                "only applies with timestamp_header or timestamp_key; remove it".into(),
+            ));
+        }
+        (None, None) => None,
+    };
+    let signed = match raw.signed.as_deref() {
+        None if algorithm == Algorithm::Token => Vec::new(),
+        None => vec![Part::Body],
+        Some(template) => Part::parse_template(template).map_err(|m| ("signed", m))?,
+    };
+    let key = match raw.key.as_deref() {
+        None if algorithm.is_public_key() => KeyForm::PublicKey,
+        None => KeyForm::Utf8,
+        Some(name) => KeyForm::from_name(name).ok_or((
+            "key",
+            format!("unknown key form {name:?}; use \"utf8\", \"base64\", \"hex\", \"whsec\" or \"public-key\""),
+        ))?,
+    };
+    let id = raw
+        .id_header
+        .as_deref()
+        .map(|name| header_name("id_header", name))
+        .transpose()?;
+    let spec = Spec {
+        headers,
+        layout,
+        signed,
         algorithm,
-    }))
+        encoding,
+        key,
+        timestamp,
+        id,
+        alternate: None,
+    };
+    spec.validate()?;
+    Ok(Scheme::custom(spec))
 }
 
 /// Checks a route path and strips a trailing `/`, so `/webhooks/visma/` and `/webhooks/visma`

@@ -128,11 +128,30 @@ pub struct RawRoute {
     pub dedupe_max_entries: Option<usize>,
     pub allow_sources: Option<Vec<String>>,
     pub methods: Option<Vec<String>>,
-    // Only for `scheme = "hmac"`.
-    pub header: Option<String>,
+    /// The URL the provider posts to, for schemes that sign it (Twilio, Square, HubSpot).
+    pub public_url: Option<String>,
+    // Only for `scheme = "hmac"`: a scheme described in the route (signature::Spec).
+    pub header: Option<OneOrMany>,
     pub prefix: Option<String>,
     pub encoding: Option<String>,
     pub algorithm: Option<String>,
+    pub signed: Option<String>,
+    pub key: Option<String>,
+    pub separator: Option<String>,
+    pub signature_key: Option<String>,
+    pub timestamp_key: Option<String>,
+    pub version: Option<String>,
+    pub timestamp_header: Option<String>,
+    pub timestamp_format: Option<String>,
+    pub id_header: Option<String>,
+}
+
+/// `header = "x-sig"`, or a list where a provider sends one header per key (DocuSign, Box).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `[dedupe]`: where duplicate suppression keeps its memory.

@@ -58,7 +58,7 @@ name = "visma-customers"
     assert_eq!(config.limits.max_body_bytes, 1_048_576);
     let route = &config.routes[0];
     assert_eq!(route.name, "visma-customers");
-    assert_eq!(route.scheme, Scheme::Visma);
+    assert_eq!(route.scheme, Scheme::builtin("visma").unwrap());
     assert_eq!(
         route
             .secrets
@@ -260,15 +260,17 @@ fn generic_hmac_route() {
         "scheme = \"hmac\"\nheader = \"X-Signature\"\nprefix = \"sha512=\"\nencoding = \"hex\"\nalgorithm = \"sha512\"",
     ))
     .unwrap();
-    match &config.routes[0].scheme {
-        Scheme::Hmac(generic) => {
-            assert_eq!(generic.header, "x-signature");
-            assert_eq!(generic.prefix, "sha512=");
-            assert_eq!(generic.encoding, Encoding::Hex);
-            assert_eq!(generic.algorithm, Algorithm::Sha512);
-        }
-        other => panic!("expected hmac, got {other:?}"),
-    }
+    let scheme = &config.routes[0].scheme;
+    assert_eq!(scheme.name(), "hmac");
+    assert_eq!(
+        scheme.spec(),
+        Some(&Spec::body_hmac(
+            http::HeaderName::from_static("x-signature"),
+            "sha512=",
+            Algorithm::HmacSha512,
+            Encoding::Hex,
+        ))
+    );
 }
 
 #[test]
@@ -368,4 +370,58 @@ fn admin_deliveries_defaults_to_200_turns_off_with_0_and_is_bounded() {
     let text = error_text(&format!("[admin]\ndeliveries = 1000000\n{MINIMAL}"));
     assert!(text.contains("admin.deliveries"), "{text}");
     assert!(text.contains("/etc/hookwall/hookwall.toml"), "{text}");
+}
+
+/// Every described preset can be written by hand: its `Spec::as_toml` form, as a route's
+/// own `scheme = "hmac"` keys, parses back to the very same description.
+#[test]
+fn custom_routes_can_express_every_described_preset() {
+    let mut expressed = 0;
+    for preset in crate::signature::catalogue::presets() {
+        let Some(spec) = preset.spec() else { continue };
+        // Alternate header names (Standard Webhooks reading Svix's) are a preset-only extra.
+        let spec = Spec {
+            alternate: None,
+            ..spec.clone()
+        };
+        let mut route = spec.as_toml();
+        if spec.signs_url() {
+            route.push_str("public_url = \"https://hooks.example.com/hook\"\n");
+        }
+        let text = MINIMAL.replace("scheme = \"visma\"", &route);
+        let resolve = |_: &SecretSource| {
+            // A public key for the public-key presets, any bytes for the rest.
+            Ok(Secret::literal(
+                SecretSource::Env("X".into()),
+                if spec.algorithm.is_public_key() {
+                    b"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a".to_vec()
+                } else if spec.key == KeyForm::Hex {
+                    b"00ff".to_vec()
+                } else {
+                    b"c2VjcmV0".to_vec()
+                },
+            ))
+        };
+        let config = match spec.algorithm {
+            // The ECDSA key would need a real point; the spec is what is compared.
+            Algorithm::EcdsaP256 => {
+                let raw: raw::RawConfig = toml::from_str(&text).unwrap();
+                let scheme = scheme_from_raw(&raw.routes[0])
+                    .unwrap_or_else(|err| panic!("{}: {err:?}\n{route}", preset.name));
+                assert_eq!(scheme.spec(), Some(&spec), "{}:\n{route}", preset.name);
+                expressed += 1;
+                continue;
+            }
+            _ => Config::from_toml_with_secrets(&text, "test", &resolve)
+                .unwrap_or_else(|err| panic!("{}: {err}\n{route}", preset.name)),
+        };
+        assert_eq!(
+            config.routes[0].scheme.spec(),
+            Some(&spec),
+            "{}:\n{route}",
+            preset.name
+        );
+        expressed += 1;
+    }
+    assert!(expressed >= 50, "{expressed}");
 }

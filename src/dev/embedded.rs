@@ -9,7 +9,7 @@
 
 use crate::config::{Config, Secret, SecretSource};
 use crate::net::tls::{self, LoadedCert};
-use crate::signature::Scheme;
+use crate::signature::{Delivery, Scheme};
 use base64::Engine;
 use std::net::SocketAddr;
 
@@ -81,11 +81,16 @@ fn random_secret() -> String {
 
 /// What to print once the embedded default runs: where things are and how to send a test.
 pub fn banner(setup: &EmbeddedSetup, proxy: SocketAddr, admin: SocketAddr) -> String {
-    let key = Scheme::Visma
-        .key_from_secret(setup.secret.as_bytes())
-        .expect("visma keys are any bytes");
-    let headers = Scheme::Visma
-        .sign(&key, SAMPLE_BODY.as_bytes(), 0, "")
+    let delivery = Delivery {
+        body: SAMPLE_BODY.as_bytes(),
+        now: 0,
+        id: "",
+        method: "POST",
+        url: None,
+    };
+    let headers = Scheme::builtin("visma")
+        .expect("visma is a preset")
+        .sign(setup.secret.as_bytes(), &delivery)
         .expect("a Visma signature is base64");
     let (name, value) = &headers[0];
     let url = format!("https://{proxy}{ROUTE_PATH}");

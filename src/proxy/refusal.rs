@@ -179,7 +179,8 @@ mod tests {
 
     #[tokio::test]
     async fn signature_refusal_names_reason_and_header_but_no_signature() {
-        let response = Refusal::signature(&Scheme::Visma, &Rejection::Mismatch).into_response();
+        let response = Refusal::signature(&Scheme::builtin("visma").unwrap(), &Rejection::Mismatch)
+            .into_response();
         assert_eq!(response.status(), 401);
         let challenge = response.headers()[header::WWW_AUTHENTICATE]
             .to_str()

@@ -55,6 +55,16 @@ impl ProxyBody {
     }
 }
 
+/// hookwall's own answer to a provider's endpoint handshake (see `signature::handshake`).
+pub fn handshake(answer: crate::signature::handshake::Answer) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::text(answer.body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(answer.content_type),
+    );
+    response
+}
+
 /// Asks hyper to close an HTTP/1 connection after this response. (HTTP/2 ignores it: hyper
 /// strips connection headers there, and unread streams are reset on their own.)
 pub fn close_connection(response: &mut Response<ProxyBody>) {

@@ -83,7 +83,8 @@ impl RouteTable {
                         route.scheme.clone(),
                         route.keys.clone(),
                         route.tolerance,
-                    ),
+                    )
+                    .with_public_url(route.public_url.clone()),
                     mode: route.mode,
                     metrics: metrics.route(&route.name),
                     dedupe,

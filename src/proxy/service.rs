@@ -14,7 +14,7 @@ use crate::proxy::request_id::{REQUEST_ID, RequestIds};
 use crate::proxy::response::{ProxyBody, close_connection};
 use crate::proxy::routes::{ActiveRoute, RouteTable};
 use crate::proxy::upstream::{Upstream, upstream_request};
-use crate::signature::{Rejection, UnixSeconds, Verification};
+use crate::signature::{Rejection, RequestHead, UnixSeconds, Verification, handshake};
 use crate::telemetry::deliveries::{Arrival, Deliveries, Ending, Measured};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::outcome::Outcome;
@@ -85,6 +85,15 @@ struct Handled {
 }
 
 impl Handled {
+    /// A provider's endpoint handshake, answered here (see `signature::handshake`).
+    fn handshake(answer: handshake::Answer) -> Handled {
+        Handled {
+            outcome: Outcome::Handshake,
+            response: crate::proxy::response::handshake(answer),
+            detail: None,
+        }
+    }
+
     /// A refusal's response. A body not read to its end is discarded in the background
     /// (within the lingering bounds), so the sender can finish writing and read the answer
     /// (an HTTP/2 stream dropped early is reset, which clients report as an error instead
@@ -296,17 +305,22 @@ impl Proxy {
         phases::check_request(&parts, &settings.limits, head_on_wire)?;
         phases::check_method(route, &parts.method)?;
         let client = phases::check_source(route, peer, &parts.headers, &settings.trusted_proxies)?;
+        // Handshakes that carry no signature by design (and no body) are answered here.
+        if body.is_end_stream()
+            && let Some(answer) =
+                handshake::before_verification(&route.verifier, RequestHead::of(&parts))
+        {
+            return Ok(Handled::handshake(answer));
+        }
         let (bytes, admission) = self
-            .read_and_verify(
-                settings,
-                route,
-                &parts.headers,
-                body,
-                client,
-                connection,
-                measured,
-            )
+            .read_and_verify(settings, route, &parts, body, client, connection, measured)
             .await?;
+        if let Admission::Verified(_) = &admission
+            && let Some(answer) =
+                handshake::after_verification(&route.verifier, RequestHead::of(&parts), &bytes)
+        {
+            return Ok(Handled::handshake(answer));
+        }
         let ticket = phases::check_duplicate(route, &admission).await?;
         let _slot = self.capacity.forward(&settings.limits)?;
         if let Some(request_id) = add_request_id {
@@ -329,7 +343,7 @@ impl Proxy {
         &self,
         settings: &Settings,
         route: &ActiveRoute,
-        headers: &http::HeaderMap,
+        parts: &http::request::Parts,
         body: &mut B,
         client: IpAddr,
         connection: Option<&ClientConnection>,
@@ -352,13 +366,14 @@ impl Proxy {
         let verifying = Instant::now();
         let signature_refusal =
             |rejection: &Rejection| Refusal::signature(route.verifier.scheme(), rejection);
-        let (mut verification, early_rejection) = match route.verifier.begin(headers, now) {
-            Ok(verification) => (Some(verification), None),
-            Err(rejection) if route.mode == Mode::Enforce => {
-                return Err(signature_refusal(&rejection));
-            }
-            Err(rejection) => (None, Some(rejection)),
-        };
+        let (mut verification, early_rejection) =
+            match route.verifier.begin_request(RequestHead::of(parts), now) {
+                Ok(verification) => (Some(verification), None),
+                Err(rejection) if route.mode == Mode::Enforce => {
+                    return Err(signature_refusal(&rejection));
+                }
+                Err(rejection) => (None, Some(rejection)),
+            };
         let pace = Pace {
             started: tokio::time::Instant::now(),
             timeout: limits.body_read_timeout,

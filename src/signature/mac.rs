@@ -3,28 +3,15 @@
 //! A key's HMAC state (the hashed inner and outer pads) is computed once when the config is
 //! loaded; each request clones it instead of re-deriving it from the secret.
 
+use super::Algorithm;
 use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
 use sha2::{Sha256, Sha512};
-
-/// The hash under the HMAC. Every provider uses SHA-256; the generic scheme may use SHA-512.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Algorithm {
-    Sha256,
-    Sha512,
-}
-
-impl Algorithm {
-    pub fn output_len(self) -> usize {
-        match self {
-            Algorithm::Sha256 => 32,
-            Algorithm::Sha512 => 64,
-        }
-    }
-}
 
 /// An HMAC keyed with one secret, ready to clone per request.
 #[derive(Clone)]
 pub enum MacKey {
+    Sha1(Hmac<Sha1>),
     Sha256(Hmac<Sha256>),
     Sha512(Hmac<Sha512>),
 }
@@ -36,20 +23,26 @@ impl std::fmt::Debug for MacKey {
 }
 
 impl MacKey {
-    pub fn new(algorithm: Algorithm, key: &[u8]) -> MacKey {
+    /// `None` for algorithms that are not HMAC.
+    pub fn new(algorithm: Algorithm, key: &[u8]) -> Option<MacKey> {
         // HMAC accepts keys of any length, so these constructors cannot fail.
-        match algorithm {
-            Algorithm::Sha256 => MacKey::Sha256(
+        Some(match algorithm {
+            Algorithm::HmacSha1 => MacKey::Sha1(
+                <Hmac<Sha1> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length"),
+            ),
+            Algorithm::HmacSha256 => MacKey::Sha256(
                 <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length"),
             ),
-            Algorithm::Sha512 => MacKey::Sha512(
+            Algorithm::HmacSha512 => MacKey::Sha512(
                 <Hmac<Sha512> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length"),
             ),
-        }
+            _ => return None,
+        })
     }
 
     pub fn update(&mut self, bytes: &[u8]) {
         match self {
+            MacKey::Sha1(mac) => mac.update(bytes),
             MacKey::Sha256(mac) => mac.update(bytes),
             MacKey::Sha512(mac) => mac.update(bytes),
         }
@@ -57,6 +50,7 @@ impl MacKey {
 
     pub fn finalize(self) -> Tag {
         match self {
+            MacKey::Sha1(mac) => Tag::from_slice(&mac.finalize().into_bytes()),
             MacKey::Sha256(mac) => Tag::from_slice(&mac.finalize().into_bytes()),
             MacKey::Sha512(mac) => Tag::from_slice(&mac.finalize().into_bytes()),
         }
@@ -72,11 +66,12 @@ impl MacKey {
     }
 }
 
-/// A MAC value of up to 64 bytes (SHA-512), kept inline to avoid an allocation per request.
+/// A signature value of up to 72 bytes (an ECDSA P-256 DER signature), kept inline to avoid
+/// an allocation per request.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Tag {
     len: u8,
-    bytes: [u8; 64],
+    bytes: [u8; Tag::MAX_LEN],
 }
 
 impl std::fmt::Debug for Tag {
@@ -87,14 +82,14 @@ impl std::fmt::Debug for Tag {
 }
 
 impl Tag {
-    pub const MAX_LEN: usize = 64;
+    pub const MAX_LEN: usize = 72;
 
     /// Copies up to [`Tag::MAX_LEN`] bytes; callers check lengths before building one.
     pub fn from_slice(bytes: &[u8]) -> Tag {
         let len = bytes.len().min(Self::MAX_LEN);
         let mut tag = Tag {
             len: len as u8,
-            bytes: [0; 64],
+            bytes: [0; Tag::MAX_LEN],
         };
         tag.bytes[..len].copy_from_slice(&bytes[..len]);
         tag

@@ -1,33 +1,43 @@
-//! Pure signature verification: headers, body bytes, keys and a clock in; a verdict out. No I/O.
+//! Pure signature verification: request head, body bytes, keys and a clock in; a verdict out.
+//! No I/O.
+//!
+//! A scheme is data ([`Spec`]): where the signature is, what is signed, the algorithm, the
+//! encoding, the key's form and the timestamp. Built-in providers are entries of one table
+//! ([`catalogue`]); `scheme = "hmac"` routes write their own. The few providers a spec cannot
+//! describe (a secret inside the JSON body) are code in [`coded`], behind the same interface.
 //!
 //! Verification is split so the proxy can hash the body while it streams in:
-//! [`Verifier::begin`] parses the signature headers (rejecting missing, malformed and stale ones
-//! before a single body byte is read), [`Verification::update`] feeds body chunks to one HMAC
-//! per configured key, and [`Verification::finish`] compares every computed MAC against every
-//! offered signature in constant time. [`Verifier::verify`] does all three for a whole body.
-//!
-//! Each scheme lives in its own module and only knows how to read its headers into an
-//! [`Expectation`] (what to prepend to the body, which signatures were offered) and how to sign.
+//! [`Verifier::begin_request`] parses the signature headers (rejecting missing, malformed and
+//! stale ones before a single body byte is read), [`Verification::update`] feeds body chunks
+//! to one HMAC per configured key, and [`Verification::finish`] compares every computed MAC
+//! against every offered signature in constant time. Schemes that need the whole body first
+//! (public-key signatures, sorted form parameters, body fields) keep it until `finish`.
 
+pub mod catalogue;
+mod coded;
 mod encoding;
-mod github;
-mod hmac_generic;
+mod engine;
+pub mod handshake;
+mod keys;
 mod mac;
 mod rejection;
-mod shopify;
-mod slack;
-mod standard_webhooks;
-mod stripe;
-mod visma;
+mod sign;
+mod spec;
+mod timestamp;
 
+pub use catalogue::{Category, Preset};
+pub use coded::Coded;
 pub use encoding::Encoding;
-pub use hmac_generic::GenericHmac;
-pub use mac::{Algorithm, MacKey, Tag};
+pub use engine::Verification;
+pub use keys::{Key, SigningKey};
+pub use mac::{MacKey, Tag};
 pub use rejection::{Rejection, RejectionKind};
+pub use sign::Delivery;
+pub use spec::{Algorithm, KeyForm, Layout, Part, Spec, TimeFormat, Timestamp};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName};
+use std::sync::Arc;
 use std::time::Duration;
-use subtle::{Choice, ConstantTimeEq};
 
 /// Seconds since the Unix epoch; injected so tests and `hookwall verify --at` fix the clock.
 pub type UnixSeconds = i64;
@@ -36,147 +46,188 @@ pub type UnixSeconds = i64;
 /// Webhooks all document.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
-/// Which provider's signing rules a route follows.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Scheme {
-    Visma,
-    Github,
-    Shopify,
-    Stripe,
-    Slack,
-    StandardWebhooks,
-    Hmac(GenericHmac),
+/// Which provider's signing rules a route follows: a named preset, or a route's own spec.
+#[derive(Clone, Debug)]
+pub struct Scheme {
+    name: Arc<str>,
+    rules: Rules,
 }
 
-/// Names accepted for `scheme = "..."`, for error messages and `--help`.
-pub const SCHEME_NAMES: &[&str] = &[
-    "visma",
-    "github",
-    "shopify",
-    "stripe",
-    "slack",
-    "standard-webhooks",
-    "hmac",
-];
+#[derive(Clone, Debug)]
+pub(crate) enum Rules {
+    Described(Arc<Spec>),
+    Coded(Coded),
+}
+
+impl PartialEq for Scheme {
+    fn eq(&self, other: &Scheme) -> bool {
+        self.name == other.name
+            && match (&self.rules, &other.rules) {
+                (Rules::Described(a), Rules::Described(b)) => a == b,
+                (Rules::Coded(a), Rules::Coded(b)) => a == b,
+                _ => false,
+            }
+    }
+}
+impl Eq for Scheme {}
+
+/// The name of the scheme a route describes itself in TOML.
+pub const CUSTOM_SCHEME: &str = "hmac";
 
 impl Scheme {
-    /// Parses a built-in scheme name. `hmac` needs its own settings, see [`GenericHmac`].
+    /// A preset by its name or one of its aliases.
     pub fn builtin(name: &str) -> Option<Scheme> {
-        Some(match name {
-            "visma" => Scheme::Visma,
-            "github" => Scheme::Github,
-            "shopify" => Scheme::Shopify,
-            "stripe" => Scheme::Stripe,
-            "slack" => Scheme::Slack,
-            "standard-webhooks" => Scheme::StandardWebhooks,
-            _ => return None,
+        let preset = catalogue::find(name)?;
+        Some(Scheme {
+            name: Arc::from(preset.name),
+            rules: preset.rules(),
         })
     }
 
-    pub fn name(&self) -> &'static str {
-        match self {
-            Scheme::Visma => "visma",
-            Scheme::Github => "github",
-            Scheme::Shopify => "shopify",
-            Scheme::Stripe => "stripe",
-            Scheme::Slack => "slack",
-            Scheme::StandardWebhooks => "standard-webhooks",
-            Scheme::Hmac(_) => "hmac",
+    /// A route's own description (`scheme = "hmac"`).
+    pub fn custom(spec: Spec) -> Scheme {
+        Scheme {
+            name: Arc::from(CUSTOM_SCHEME),
+            rules: Rules::Described(Arc::new(spec)),
         }
     }
 
-    /// The header that carries the signature, named in 401 answers and error messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The declarative description, unless the scheme is code.
+    pub fn spec(&self) -> Option<&Spec> {
+        match &self.rules {
+            Rules::Described(spec) => Some(spec),
+            Rules::Coded(_) => None,
+        }
+    }
+
+    pub(crate) fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The header that carries the signature, named in 401 answers and error messages. (For
+    /// a scheme that reads the body, a name for the field.)
     pub fn signature_header(&self) -> HeaderName {
-        match self {
-            Scheme::Visma => visma::SIGNATURE.clone(),
-            Scheme::Github => github::SIGNATURE.clone(),
-            Scheme::Shopify => shopify::SIGNATURE.clone(),
-            Scheme::Stripe => stripe::SIGNATURE.clone(),
-            Scheme::Slack => slack::SIGNATURE.clone(),
-            Scheme::StandardWebhooks => standard_webhooks::SIGNATURE.clone(),
-            Scheme::Hmac(generic) => generic.header.clone(),
+        match &self.rules {
+            Rules::Described(spec) => spec.headers[0].clone(),
+            Rules::Coded(coded) => coded.field_name(),
         }
     }
 
     /// Whether the scheme signs a timestamp, so that `tolerance` applies.
     pub fn has_timestamp(&self) -> bool {
-        matches!(
-            self,
-            Scheme::Stripe | Scheme::Slack | Scheme::StandardWebhooks
-        )
-    }
-
-    fn algorithm(&self) -> Algorithm {
-        match self {
-            Scheme::Hmac(generic) => generic.algorithm,
-            _ => Algorithm::Sha256,
+        match &self.rules {
+            Rules::Described(spec) => spec.has_timestamp(),
+            Rules::Coded(coded) => coded.has_timestamp(),
         }
     }
 
-    /// Turns a configured secret into the HMAC key. Most schemes use the secret's UTF-8 bytes;
-    /// Standard Webhooks keys are base64 after an optional `whsec_` prefix.
-    pub fn key_from_secret(&self, secret: &[u8]) -> Result<MacKey, String> {
-        let key_bytes = match self {
-            Scheme::StandardWebhooks => standard_webhooks::decode_secret(secret)?,
-            _ => secret.to_vec(),
-        };
-        Ok(MacKey::new(self.algorithm(), &key_bytes))
+    /// Whether the signed content includes the URL, so the route needs `public_url`.
+    pub fn signs_url(&self) -> bool {
+        self.spec().is_some_and(Spec::signs_url)
     }
 
-    fn expectation(
-        &self,
-        headers: &HeaderMap,
-        now: UnixSeconds,
-        tolerance: Duration,
-    ) -> Result<Expectation, Rejection> {
-        let tolerance = tolerance.as_secs() as i64;
-        match self {
-            Scheme::Visma => visma::expectation(headers),
-            Scheme::Github => github::expectation(headers),
-            Scheme::Shopify => shopify::expectation(headers),
-            Scheme::Stripe => stripe::expectation(headers, now, tolerance),
-            Scheme::Slack => slack::expectation(headers, now, tolerance),
-            Scheme::StandardWebhooks => standard_webhooks::expectation(headers, now, tolerance),
-            Scheme::Hmac(generic) => generic.expectation(headers),
+    /// Whether keys are public keys (so `hookwall sign` needs the private one).
+    pub fn uses_public_keys(&self) -> bool {
+        self.spec()
+            .is_some_and(|spec| spec.algorithm.is_public_key())
+    }
+
+    /// What a configured secret must look like, for `hookwall check` and error messages.
+    pub fn key_description(&self) -> &'static str {
+        match &self.rules {
+            Rules::Coded(coded) => coded.key_description(),
+            Rules::Described(spec) => match (spec.algorithm, spec.key) {
+                (Algorithm::Token, _) if spec.encoding == Encoding::Base64 => {
+                    "the basic-auth credentials as user:password"
+                }
+                (Algorithm::Token, _) => "the shared token, as written",
+                (_, KeyForm::Utf8) => "the signing secret, as written",
+                (_, KeyForm::Base64) => "the signing secret in base64",
+                (_, KeyForm::Hex) => "the signing secret in hex",
+                (_, KeyForm::Whsec) => "the whsec_… signing secret",
+                (Algorithm::Ed25519, _) => {
+                    "the sender's Ed25519 public key (hex, base64, whpk_… or PEM)"
+                }
+                _ => "the sender's public key (PEM or base64 DER)",
+            },
         }
     }
 
-    /// Signs `body` the way the provider would, returning the headers to send. `id` is used by
-    /// schemes that sign a delivery id (Standard Webhooks). Fails only when an id or prefix
-    /// cannot be a header value.
-    pub fn sign(
-        &self,
-        key: &MacKey,
-        body: &[u8],
-        now: UnixSeconds,
-        id: &str,
-    ) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
-        match self {
-            Scheme::Visma => visma::sign(key, body),
-            Scheme::Github => github::sign(key, body),
-            Scheme::Shopify => shopify::sign(key, body),
-            Scheme::Stripe => stripe::sign(key, body, now),
-            Scheme::Slack => slack::sign(key, body, now),
-            Scheme::StandardWebhooks => standard_webhooks::sign(key, body, now, id),
-            Scheme::Hmac(generic) => generic.sign(key, body),
+    /// Turns a configured secret into a verification key.
+    pub fn key_from_secret(&self, secret: &[u8]) -> Result<Key, String> {
+        match &self.rules {
+            Rules::Described(spec) => Key::from_secret(spec.algorithm, spec.key, secret),
+            Rules::Coded(coded) => coded.key_from_secret(secret),
         }
     }
 }
 
-/// What a scheme read from the headers: bytes signed before the body, and the offered tags.
-pub(crate) struct Expectation {
-    signed_prefix: Vec<u8>,
-    offered: Vec<Tag>,
-    /// The delivery id covered by the signature, where the scheme signs one.
-    signed_id: Option<String>,
+/// What a verifier needs to know about the request besides its body.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestHead<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
 }
 
-/// A route's verifier: its scheme, one precomputed HMAC key per configured secret, tolerance.
+impl<'a> RequestHead<'a> {
+    pub fn of(parts: &'a http::request::Parts) -> RequestHead<'a> {
+        RequestHead {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: &parts.headers,
+        }
+    }
+
+    /// A POST to `/` with `headers`: for schemes that sign neither URL nor method.
+    pub fn post(headers: &'a HeaderMap) -> RequestHead<'a> {
+        RequestHead {
+            method: "POST",
+            path: "/",
+            query: None,
+            headers,
+        }
+    }
+}
+
+/// Where a route is reached from outside, for schemes that sign the URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// The URL the provider posts to for this route, such as
+    /// `https://hooks.example.com/webhooks/twilio` (no trailing `/`).
+    pub base: String,
+    /// The route's path, replaced by `base` when building the signed URL.
+    pub route_path: String,
+}
+
+impl PublicUrl {
+    /// `base`, then what follows the route's path, then `?query`.
+    pub fn for_request(&self, path: &str, query: Option<&str>) -> String {
+        let rest = path
+            .strip_prefix(self.route_path.trim_end_matches('/'))
+            .unwrap_or("");
+        let mut url = format!("{}{rest}", self.base);
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        url
+    }
+}
+
+/// A route's verifier: its scheme, one key per configured secret, tolerance, public URL.
 #[derive(Clone)]
 pub struct Verifier {
     scheme: Scheme,
-    keys: Vec<MacKey>,
+    keys: Arc<[Key]>,
     tolerance: Duration,
+    public_url: Option<PublicUrl>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -185,88 +236,72 @@ impl std::fmt::Debug for Verifier {
             .field("scheme", &self.scheme.name())
             .field("keys", &format_args!("[{} redacted]", self.keys.len()))
             .field("tolerance", &self.tolerance)
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
 
 impl Verifier {
-    pub fn new(scheme: Scheme, keys: Vec<MacKey>, tolerance: Duration) -> Verifier {
+    pub fn new(scheme: Scheme, keys: Vec<Key>, tolerance: Duration) -> Verifier {
         Verifier {
             scheme,
-            keys,
+            keys: keys.into(),
             tolerance,
+            public_url: None,
         }
+    }
+
+    /// Sets where the route is reached from outside (schemes that sign the URL).
+    pub fn with_public_url(mut self, public_url: Option<PublicUrl>) -> Verifier {
+        self.public_url = public_url;
+        self
     }
 
     pub fn scheme(&self) -> &Scheme {
         &self.scheme
     }
 
-    /// Reads the signature headers and prepares one running MAC per key.
-    pub fn begin(&self, headers: &HeaderMap, now: UnixSeconds) -> Result<Verification, Rejection> {
-        let expectation = self.scheme.expectation(headers, now, self.tolerance)?;
-        let macs = self
-            .keys
-            .iter()
-            .map(|key| {
-                let mut mac = key.clone();
-                mac.update(&expectation.signed_prefix);
-                mac
-            })
-            .collect();
-        Ok(Verification { macs, expectation })
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
     }
 
-    /// Verifies a complete body in one call.
+    pub fn public_url(&self) -> Option<&PublicUrl> {
+        self.public_url.as_ref()
+    }
+
+    /// [`Verifier::begin_request`] for a POST to `/` with `headers`.
+    pub fn begin(&self, headers: &HeaderMap, now: UnixSeconds) -> Result<Verification, Rejection> {
+        self.begin_request(RequestHead::post(headers), now)
+    }
+
+    /// Reads the signature headers and prepares one running MAC per key.
+    pub fn begin_request(
+        &self,
+        head: RequestHead<'_>,
+        now: UnixSeconds,
+    ) -> Result<Verification, Rejection> {
+        engine::begin(self, head, now, self.tolerance.as_secs() as i64)
+    }
+
+    /// Verifies a complete body in one call (POST to `/`).
     pub fn verify(
         &self,
         headers: &HeaderMap,
         body: &[u8],
         now: UnixSeconds,
     ) -> Result<Verified, Rejection> {
-        let mut verification = self.begin(headers, now)?;
+        self.verify_request(RequestHead::post(headers), body, now)
+    }
+
+    pub fn verify_request(
+        &self,
+        head: RequestHead<'_>,
+        body: &[u8],
+        now: UnixSeconds,
+    ) -> Result<Verified, Rejection> {
+        let mut verification = self.begin_request(head, now)?;
         verification.update(body);
         verification.finish()
-    }
-}
-
-/// A verification in progress: body chunks go in through [`Verification::update`].
-pub struct Verification {
-    macs: Vec<MacKey>,
-    expectation: Expectation,
-}
-
-impl Verification {
-    pub fn update(&mut self, chunk: &[u8]) {
-        for mac in &mut self.macs {
-            mac.update(chunk);
-        }
-    }
-
-    /// Compares every computed MAC with every offered signature. All pairs are compared, with
-    /// no early exit, so the time taken says nothing about which bytes matched.
-    pub fn finish(self) -> Result<Verified, Rejection> {
-        let mut matched = Choice::from(0);
-        let mut matched_tag = None;
-        for mac in self.macs {
-            let computed = mac.finalize();
-            for offered in &self.expectation.offered {
-                let same = computed.as_bytes().ct_eq(offered.as_bytes());
-                matched |= same;
-                if bool::from(same) {
-                    matched_tag = Some(offered.clone());
-                }
-            }
-        }
-        match (bool::from(matched), matched_tag) {
-            (true, Some(tag)) => Ok(Verified {
-                identity: match self.expectation.signed_id {
-                    Some(id) => DeliveryIdentity::SignedId(id),
-                    None => DeliveryIdentity::Signature(tag),
-                },
-            }),
-            _ => Err(Rejection::Mismatch),
-        }
     }
 }
 
@@ -317,36 +352,6 @@ pub(crate) fn single_header<'a>(
         });
     }
     Ok(text)
-}
-
-/// Parses a decimal Unix timestamp header value and checks it against `now`.
-///
-/// `tolerance` is inclusive: a delivery exactly `tolerance` seconds old is accepted, one
-/// second more is stale — the boundary Stripe, Slack and Standard Webhooks all use. Future
-/// timestamps are refused the same way, as Slack and Standard Webhooks do; Stripe's own
-/// libraries accept any future timestamp, hookwall does not (a replay window should not
-/// depend on the sender's clock running slow).
-pub(crate) fn check_timestamp(
-    header: &HeaderName,
-    text: &str,
-    now: UnixSeconds,
-    tolerance: i64,
-) -> Result<i64, Rejection> {
-    let timestamp: i64 = text
-        .parse()
-        .ok()
-        .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| Rejection::BadTimestamp {
-            header: header.clone(),
-        })?;
-    let age = now.saturating_sub(timestamp);
-    if age > tolerance || age < -tolerance {
-        return Err(Rejection::StaleTimestamp {
-            header: header.clone(),
-            age_seconds: age,
-        });
-    }
-    Ok(timestamp)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! few outcomes that metrics count.
 
 use http::HeaderName;
+use std::borrow::Cow;
 
 /// A refused signature. The messages name the header and the step that failed, never the
 /// expected signature.
@@ -29,7 +30,7 @@ pub enum Rejection {
     #[error("the {header} header is malformed: {detail}")]
     BadFormat {
         header: HeaderName,
-        detail: &'static str,
+        detail: Cow<'static, str>,
     },
     #[error("the {header} header is not a Unix timestamp in seconds")]
     BadTimestamp { header: HeaderName },
@@ -38,6 +39,8 @@ pub enum Rejection {
         header: HeaderName,
         age_seconds: i64,
     },
+    #[error("the body has no {field}")]
+    MissingField { field: &'static str },
     #[error("the signature does not match the body")]
     Mismatch,
 }
@@ -62,7 +65,9 @@ pub enum RejectionKind {
 impl Rejection {
     pub fn kind(&self) -> RejectionKind {
         match self {
-            Rejection::Missing { .. } | Rejection::Empty { .. } => RejectionKind::MissingSignature,
+            Rejection::Missing { .. }
+            | Rejection::Empty { .. }
+            | Rejection::MissingField { .. } => RejectionKind::MissingSignature,
             Rejection::Duplicate { .. }
             | Rejection::NotAscii { .. }
             | Rejection::BadEncoding { .. }
@@ -86,7 +91,7 @@ impl Rejection {
             | Rejection::BadFormat { header, .. }
             | Rejection::BadTimestamp { header }
             | Rejection::StaleTimestamp { header, .. } => Some(header),
-            Rejection::Mismatch => None,
+            Rejection::MissingField { .. } | Rejection::Mismatch => None,
         }
     }
 
@@ -102,6 +107,7 @@ impl Rejection {
             Rejection::BadFormat { .. } => "bad_format",
             Rejection::BadTimestamp { .. } => "bad_timestamp",
             Rejection::StaleTimestamp { .. } => "stale_timestamp",
+            Rejection::MissingField { .. } => "missing",
             Rejection::Mismatch => "mismatch",
         }
     }

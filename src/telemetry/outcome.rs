@@ -42,10 +42,13 @@ pub enum Outcome {
     UpstreamBadResponse,
     /// The shared dedupe store did not answer and `dedupe.on_error = "refuse"`: 503.
     DedupeUnavailable,
+    /// An endpoint handshake (Graph validationToken, Zoom url_validation, Slack
+    /// url_verification, Discord PING, Twitch challenge) answered by hookwall itself.
+    Handshake,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 21] = [
+    pub const ALL: [Outcome; 22] = [
         Outcome::Forwarded,
         Outcome::MissingSignature,
         Outcome::MalformedSignature,
@@ -67,6 +70,7 @@ impl Outcome {
         Outcome::MethodNotAllowed,
         Outcome::UpstreamBadResponse,
         Outcome::DedupeUnavailable,
+        Outcome::Handshake,
     ];
 
     /// The metric label value.
@@ -93,6 +97,7 @@ impl Outcome {
             Outcome::MethodNotAllowed => "method_not_allowed",
             Outcome::UpstreamBadResponse => "upstream_bad_response",
             Outcome::DedupeUnavailable => "dedupe_unavailable",
+            Outcome::Handshake => "handshake",
         }
     }
 
@@ -100,7 +105,10 @@ impl Outcome {
     /// passed through instead, so this is only what hookwall itself would say.
     pub fn status(self) -> StatusCode {
         match self {
-            Outcome::Forwarded | Outcome::ShadowForwarded | Outcome::Duplicate => StatusCode::OK,
+            Outcome::Forwarded
+            | Outcome::ShadowForwarded
+            | Outcome::Duplicate
+            | Outcome::Handshake => StatusCode::OK,
             Outcome::MissingSignature
             | Outcome::MalformedSignature
             | Outcome::BadSignature
@@ -184,6 +192,7 @@ mod tests {
             (Outcome::TooManyHeaders, 431),
             (Outcome::MethodNotAllowed, 405),
             (Outcome::UpstreamBadResponse, 502),
+            (Outcome::Handshake, 200),
         ];
         for (outcome, status) in cases {
             assert_eq!(outcome.status().as_u16(), status, "{outcome:?}");

@@ -8,6 +8,7 @@ mod hardening;
 mod official;
 
 mod attacks;
+mod catalogue;
 mod cli;
 mod deliveries;
 mod drain;

@@ -30,6 +30,9 @@ pub enum Library {
     Slack,
     /// npm `@octokit/webhooks-methods`, GitHub's.
     Octokit,
+    /// npm `discord-interactions`, `@sendgrid/eventwebhook` and `@paddle/paddle-node-sdk`,
+    /// behind one program: ops name their provider (tests/e2e/catalogue.rs).
+    Catalogue,
 }
 
 impl Library {
@@ -40,6 +43,9 @@ impl Library {
             Library::Stripe => "stripe (PyPI)",
             Library::Slack => "slack_sdk (PyPI)",
             Library::Octokit => "@octokit/webhooks-methods (npm)",
+            Library::Catalogue => {
+                "discord-interactions, @sendgrid/eventwebhook, @paddle/paddle-node-sdk (npm)"
+            }
         }
     }
 
@@ -50,6 +56,7 @@ impl Library {
             Library::Stripe => ("python3", "stripe_signer.py"),
             Library::Slack => ("python3", "slack_signer.py"),
             Library::Octokit => ("node", "github_signer.mjs"),
+            Library::Catalogue => ("node", "catalogue_signer.mjs"),
         };
         let mut command = Command::new(program);
         command.arg(repo_path("tests/support/signers").join(script));
@@ -156,7 +163,8 @@ pub async fn verify(library: Library, deliveries: &[Verify<'_>]) -> Vec<Result<(
         .collect()
 }
 
-async fn run(library: Library, ops: Vec<Value>) -> Vec<Value> {
+/// Runs raw protocol ops (for signers with ops of their own) and returns their results.
+pub async fn run(library: Library, ops: Vec<Value>) -> Vec<Value> {
     let count = ops.len();
     let request = serde_json::to_vec(&json!({ "ops": ops })).unwrap();
     let mut child = library

@@ -1,0 +1,185 @@
+//! Endpoint handshakes: the requests a provider sends when a subscription is created or
+//! renewed, to prove the endpoint is there (and, for some, that it holds the secret).
+//!
+//! Pure functions: the request head and body in, an [`Answer`] out when hookwall answers
+//! itself; `None` means the request takes the ordinary path (verified, then forwarded).
+//!
+//! | provider | handshake | who answers |
+//! |---|---|---|
+//! | Microsoft Graph / Business Central | `?validationToken=…`, unsigned, no body | hookwall, before verification: echoes the token |
+//! | Zoom | `endpoint.url_validation`, signed | hookwall, after verification: `encryptedToken` from the first secret |
+//! | Slack | `url_verification`, signed | hookwall, after verification: echoes `challenge` |
+//! | Discord | PING (`type` 1), signed | hookwall, after verification: PONG |
+//! | Twitch | `webhook_callback_verification`, signed | hookwall, after verification: echoes `challenge` |
+//! | Xero | intent to receive: signed and badly signed deliveries | hookwall 401s the bad ones, the app's 200 answers the good ones |
+//!
+//! Zoom's answer is an HMAC of a value the sender chooses, so it is only given to requests
+//! whose own signature verified: otherwise anyone could make hookwall sign anything.
+
+use super::{Key, RequestHead, Rules, Verifier};
+
+/// Challenges and tokens longer than this are not handshakes.
+const MAX_CHALLENGE_LEN: usize = 1024;
+
+/// What hookwall answers in the provider's place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// Handshakes that carry no signature by design, answered before verification.
+pub fn before_verification(verifier: &Verifier, head: RequestHead<'_>) -> Option<Answer> {
+    match verifier.scheme().rules() {
+        Rules::Coded(super::Coded::ClientState) => {
+            let query = head.query?;
+            let token = form_urlencoded::parse(query.as_bytes())
+                .find(|(name, _)| name == "validationToken")?
+                .1;
+            (token.len() <= MAX_CHALLENGE_LEN).then(|| Answer {
+                content_type: "text/plain; charset=utf-8",
+                body: token.into_owned(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Handshakes whose signature has verified and that hookwall answers itself.
+pub fn after_verification(
+    verifier: &Verifier,
+    head: RequestHead<'_>,
+    body: &[u8],
+) -> Option<Answer> {
+    let name = verifier.scheme().name();
+    if !matches!(name, "zoom" | "slack" | "discord" | "twitch") {
+        return None;
+    }
+    if name == "twitch" {
+        let kind = head
+            .headers
+            .get("twitch-eventsub-message-type")?
+            .to_str()
+            .ok()?;
+        if kind != "webhook_callback_verification" {
+            return None;
+        }
+    }
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let short = |value: &serde_json::Value| {
+        value
+            .as_str()
+            .filter(|text| text.len() <= MAX_CHALLENGE_LEN)
+            .map(str::to_string)
+    };
+    match name {
+        "zoom" if json["event"] == "endpoint.url_validation" => {
+            let plain = short(&json["payload"]["plainToken"])?;
+            let Some(Key::Mac(mac)) = verifier.keys().first() else {
+                return None;
+            };
+            let encrypted = hex::encode(mac.tag_of(&[plain.as_bytes()]).as_bytes());
+            Some(json_answer(serde_json::json!({
+                "plainToken": plain,
+                "encryptedToken": encrypted,
+            })))
+        }
+        "slack" if json["type"] == "url_verification" => Some(json_answer(
+            serde_json::json!({ "challenge": short(&json["challenge"])? }),
+        )),
+        "discord" if json["type"] == 1 => Some(json_answer(serde_json::json!({ "type": 1 }))),
+        "twitch" => Some(Answer {
+            content_type: "text/plain; charset=utf-8",
+            body: short(&json["challenge"])?,
+        }),
+        _ => None,
+    }
+}
+
+fn json_answer(value: serde_json::Value) -> Answer {
+    Answer {
+        content_type: "application/json",
+        body: value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::{DEFAULT_TOLERANCE, Scheme};
+    use http::HeaderMap;
+
+    fn verifier(name: &str, secret: &[u8]) -> Verifier {
+        let scheme = Scheme::builtin(name).unwrap();
+        let key = scheme.key_from_secret(secret).unwrap();
+        Verifier::new(scheme, vec![key], DEFAULT_TOLERANCE)
+    }
+
+    #[test]
+    fn zoom_validation_answer_matches_zooms_documented_formula() {
+        // encryptedToken = hex(HMAC-SHA256(secret token, plainToken)), computed here with the
+        // hmac crate directly.
+        use hmac::{KeyInit, Mac};
+        let secret = b"zoom secret token";
+        let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
+        let headers = HeaderMap::new();
+        let answer =
+            after_verification(&verifier("zoom", secret), RequestHead::post(&headers), body)
+                .unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+        mac.update(b"qgg8vlvZRS6UYooatFL8Aw");
+        let expected = hex::encode(mac.finalize().into_bytes());
+        let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(json["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
+        assert_eq!(json["encryptedToken"], expected);
+    }
+
+    #[test]
+    fn ordinary_events_are_not_handshakes() {
+        let headers = HeaderMap::new();
+        for (scheme, body) in [
+            ("zoom", r#"{"event":"meeting.started"}"#),
+            ("slack", r#"{"type":"event_callback","challenge":"x"}"#),
+            // RFC 8032 test 1's public key: Discord keys are Ed25519 public keys.
+            ("discord", r#"{"type":2}"#),
+            ("twitch", r#"{"challenge":"x"}"#),
+            ("github", r#"{"type":1}"#),
+        ] {
+            let secret: &[u8] = if scheme == "discord" {
+                b"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+            } else {
+                b"s"
+            };
+            assert_eq!(
+                after_verification(
+                    &verifier(scheme, secret),
+                    RequestHead::post(&headers),
+                    body.as_bytes()
+                ),
+                None,
+                "{scheme}"
+            );
+        }
+    }
+
+    #[test]
+    fn graph_validation_token_is_echoed_decoded() {
+        let headers = HeaderMap::new();
+        let head = RequestHead {
+            method: "POST",
+            path: "/webhooks/bc",
+            query: Some("validationToken=Validation%3a+Testing+client+application"),
+            headers: &headers,
+        };
+        let answer = before_verification(&verifier("business-central", b"state"), head).unwrap();
+        assert_eq!(answer.body, "Validation: Testing client application");
+        let no_token = RequestHead {
+            query: Some("other=1"),
+            ..head
+        };
+        assert_eq!(
+            before_verification(&verifier("business-central", b"state"), no_token),
+            None
+        );
+    }
+}

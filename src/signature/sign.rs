@@ -1,0 +1,133 @@
+//! Signing a delivery the way a scheme's sender would: for `hookwall sign`, local tries and
+//! tests. Symmetric schemes sign with the shared secret; public-key schemes with the private
+//! key ([`super::SigningKey`]).
+
+use super::{
+    Algorithm, Encoding, Key, Layout, Part, Rules, Scheme, SigningKey, UnixSeconds, timestamp,
+};
+use http::{HeaderName, HeaderValue};
+
+/// What is being signed.
+#[derive(Clone, Debug)]
+pub struct Delivery<'a> {
+    pub body: &'a [u8],
+    pub now: UnixSeconds,
+    /// The delivery id, for schemes that sign one.
+    pub id: &'a str,
+    pub method: &'a str,
+    /// The full URL posted to, for schemes that sign it.
+    pub url: Option<&'a str>,
+}
+
+impl Scheme {
+    /// The headers the provider would send with `delivery`. `secret` is the shared secret,
+    /// or for public-key schemes the private key.
+    pub fn sign(
+        &self,
+        secret: &[u8],
+        delivery: &Delivery<'_>,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+        let spec = match self.rules() {
+            Rules::Described(spec) => spec,
+            Rules::Coded(_) => {
+                return Err(format!(
+                    "the {} scheme's proof is inside the body; write it there instead",
+                    self.name()
+                ));
+            }
+        };
+        let stamp = spec
+            .timestamp
+            .as_ref()
+            .map(|t| timestamp::format(delivery.now, t.format));
+        let signature = match spec.algorithm {
+            Algorithm::Token => secret.to_vec(),
+            algorithm => {
+                let mut message = Vec::with_capacity(delivery.body.len() + 128);
+                for part in &spec.signed {
+                    match part {
+                        Part::Text(text) => message.extend_from_slice(text.as_bytes()),
+                        Part::Body => message.extend_from_slice(delivery.body),
+                        Part::Timestamp => {
+                            message.extend_from_slice(stamp.as_deref().unwrap_or("").as_bytes())
+                        }
+                        Part::Method => message.extend_from_slice(delivery.method.as_bytes()),
+                        Part::Url => message.extend_from_slice(
+                            delivery
+                                .url
+                                .ok_or("this scheme signs the URL; give it with --url")?
+                                .as_bytes(),
+                        ),
+                        Part::Header(name) if Some(name) == spec.id.as_ref() => {
+                            message.extend_from_slice(delivery.id.as_bytes())
+                        }
+                        Part::Header(name)
+                            if spec.timestamp.as_ref().and_then(|t| t.header.as_ref())
+                                == Some(name) =>
+                        {
+                            message.extend_from_slice(stamp.as_deref().unwrap_or("").as_bytes())
+                        }
+                        Part::Header(name) => {
+                            return Err(format!("cannot sign the value of the {name} header"));
+                        }
+                        Part::SortedFormParams => {
+                            let mut params: Vec<(String, String)> =
+                                form_urlencoded::parse(delivery.body)
+                                    .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                                    .collect();
+                            params.sort();
+                            for (name, value) in params {
+                                message.extend_from_slice(name.as_bytes());
+                                message.extend_from_slice(value.as_bytes());
+                            }
+                        }
+                    }
+                }
+                if algorithm.is_public_key() {
+                    SigningKey::from_secret(algorithm, secret)?.sign(&message)?
+                } else {
+                    match Key::from_secret(algorithm, spec.key, secret)? {
+                        Key::Mac(mac) => mac.tag_of(&[&message]).as_bytes().to_vec(),
+                        _ => return Err("not an HMAC key".into()),
+                    }
+                }
+            }
+        };
+        let encoded = spec.encoding.encode(&signature);
+        if spec.encoding == Encoding::Text && encoded.as_bytes() != signature.as_slice() {
+            return Err("the token is not text".into());
+        }
+        let value = match &spec.layout {
+            Layout::Whole { prefix } => format!("{prefix}{encoded}"),
+            Layout::Pairs {
+                separator,
+                signature_key,
+                timestamp_key: Some(timestamp_key),
+            } => format!(
+                "{timestamp_key}={}{separator}{signature_key}={encoded}",
+                stamp.as_deref().unwrap_or("")
+            ),
+            Layout::Pairs { signature_key, .. } => format!("{signature_key}={encoded}"),
+            Layout::Versioned { version } => format!("{version},{encoded}"),
+        };
+        let mut headers = Vec::new();
+        if let Some(id_header) = &spec.id {
+            headers.push((id_header.clone(), header_value(delivery.id)?));
+        }
+        if let (Some(header), Some(stamp)) = (
+            spec.timestamp.as_ref().and_then(|t| t.header.as_ref()),
+            &stamp,
+        ) {
+            headers.push((header.clone(), header_value(stamp)?));
+        }
+        headers.push((spec.headers[0].clone(), header_value(&value)?));
+        Ok(headers)
+    }
+}
+
+/// A header value for signing output. Signatures are hex or base64, but ids and tokens come
+/// from the user (`hookwall sign --id`), so this can fail.
+fn header_value(text: &str) -> Result<HeaderValue, String> {
+    HeaderValue::try_from(text)
+        .map_err(|_| "a value cannot be sent in a header (control characters?)".to_string())
+}
