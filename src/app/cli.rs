@@ -15,10 +15,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// `hookwall --version`: the package version and the git commit it was built from (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("HOOKWALL_REVISION"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "hookwall",
-    version,
+    version = VERSION,
     about = "A sidecar that verifies webhook signatures before they reach your app.",
     long_about = "A sidecar that terminates TLS, verifies the HMAC signature of every webhook, \
                   answers forgeries with 401 and forwards genuine deliveries to your app unchanged.\n\n\

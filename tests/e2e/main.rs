@@ -28,3 +28,4 @@ mod schemes;
 mod sign_verify;
 mod slow_and_h2;
 mod unix_socket;
+mod version;
