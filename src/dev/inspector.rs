@@ -5,6 +5,7 @@
 //! It stands in for the app, so unlike the proxy it does show the body; signature headers are
 //! still masked.
 
+use crate::telemetry::deliveries::is_masked;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -20,16 +21,6 @@ use tokio::net::TcpListener;
 const PREVIEW_BYTES: usize = 200;
 /// The proxy already capped the body; this only bounds the inspector on its own.
 const MAX_BODY: usize = 16 * 1024 * 1024;
-const MASKED_HEADERS: &[&str] = &[
-    "x-vwd-signature-v1",
-    "x-hub-signature-256",
-    "x-shopify-hmac-sha256",
-    "stripe-signature",
-    "x-slack-signature",
-    "webhook-signature",
-    "svix-signature",
-    "authorization",
-];
 
 /// Binds 127.0.0.1 on a free port and serves until the process exits.
 pub async fn start() -> std::io::Result<SocketAddr> {
@@ -81,7 +72,8 @@ fn describe_headers(headers: &HeaderMap) -> String {
     headers
         .iter()
         .map(|(name, value)| {
-            let shown = if MASKED_HEADERS.contains(&name.as_str()) {
+            // The same masking as the deliveries page: every signature, token and credential.
+            let shown = if is_masked(name.as_str(), None) {
                 "[verified, masked]".to_string()
             } else {
                 String::from_utf8_lossy(value.as_bytes()).into_owned()
