@@ -15,5 +15,7 @@ pub mod net;
 pub mod proxy;
 pub mod signature;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 
 pub use app::start::{Running, StartError, start, start_with_workers};

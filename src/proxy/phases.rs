@@ -208,18 +208,7 @@ pub fn upstream_refusal(error: UpstreamError) -> Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
-
-    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
-        let mut map = http::HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                http::HeaderName::try_from(*name).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
-    }
+    use crate::test_support::headers;
 
     #[test]
     fn transfer_codings_other_than_chunked_are_framing_problems() {

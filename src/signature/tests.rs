@@ -2,20 +2,10 @@
 //! way a signature can be refused.
 
 use super::*;
+use crate::test_support::headers;
 use http::HeaderValue;
 
 const NOW: UnixSeconds = 1_700_000_000;
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::try_from(*name).unwrap(),
-            HeaderValue::from_bytes(value.as_bytes()).unwrap(),
-        );
-    }
-    map
-}
 
 fn preset(name: &str) -> Scheme {
     Scheme::builtin(name).unwrap()

@@ -206,17 +206,7 @@ fn strip_response_hop_by_hop<B>(response: Response<B>) -> Response<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                HeaderName::try_from(*name).unwrap(),
-                HeaderValue::from_str(value).unwrap(),
-            );
-        }
-        map
-    }
+    use crate::test_support::headers;
 
     #[test]
     fn hop_by_hop_and_connection_listed_headers_are_dropped_in_order() {

@@ -1,17 +1,7 @@
 use super::headers::{MAX_HEADER_TEXT_BYTES, MAX_KEPT_HEADERS};
 use super::*;
+use crate::test_support::headers;
 use http::{HeaderValue, Method};
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::try_from(*name).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
-        );
-    }
-    map
-}
 
 fn record(deliveries: &Deliveries, route: &str, outcome: Outcome, request_headers: &HeaderMap) {
     let Some(arrival) = deliveries.arrival(&Method::POST, "/hook", request_headers, None) else {
