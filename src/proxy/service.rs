@@ -366,14 +366,14 @@ impl Proxy {
         let verifying = Instant::now();
         let signature_refusal =
             |rejection: &Rejection| Refusal::signature(route.verifier.scheme(), rejection);
-        let (mut verification, early_rejection) =
-            match route.verifier.begin_request(RequestHead::of(parts), now) {
-                Ok(verification) => (Some(verification), None),
-                Err(rejection) if route.mode == Mode::Enforce => {
-                    return Err(signature_refusal(&rejection));
-                }
-                Err(rejection) => (None, Some(rejection)),
-            };
+        // A signature refused before the body (missing, malformed, stale) ends an enforcing
+        // route here; a shadow route reads the body anyway and forwards it.
+        let mut verification = match route.verifier.begin_request(RequestHead::of(parts), now) {
+            Err(rejection) if route.mode == Mode::Enforce => {
+                return Err(signature_refusal(&rejection));
+            }
+            begun => begun,
+        };
         let pace = Pace {
             started: tokio::time::Instant::now(),
             timeout: limits.body_read_timeout,
@@ -384,22 +384,21 @@ impl Proxy {
             body,
             content_length,
             limits.max_body_bytes,
-            verification.as_mut(),
+            verification.as_mut().ok(),
             pace,
         )
         .await
         .map_err(|error| phases::body_refusal(error, limits.max_body_bytes))?;
-        let verdict = verification.map(Verification::finish);
+        let verdict = verification.and_then(Verification::finish);
         measured.verify = Some(verifying.elapsed());
         measured.body_bytes = Some(bytes.len() as u64);
         measured.body_preview = self.deliveries.preview(&bytes);
-        let admission = match (verdict, early_rejection) {
-            (Some(Ok(verified)), _) => Admission::Verified(verified),
-            (Some(Err(rejection)), _) if route.mode == Mode::Enforce => {
+        let admission = match verdict {
+            Ok(verified) => Admission::Verified(verified),
+            Err(rejection) if route.mode == Mode::Enforce => {
                 return Err(signature_refusal(&rejection));
             }
-            (Some(Err(rejection)), _) | (None, Some(rejection)) => Admission::Shadow(rejection),
-            (None, None) => unreachable!("a verification that did not begin has a rejection"),
+            Err(rejection) => Admission::Shadow(rejection),
         };
         Ok((bytes, admission))
     }
