@@ -123,6 +123,10 @@ impl RouteTable {
     pub fn find(&self, request_path: &str) -> Result<Option<&Arc<ActiveRoute>>, &'static str> {
         let view = routing_path(request_path)?;
         let routed = self.longest_match(&view);
+        if view == request_path {
+            // The usual case: read as apps read it, the path is what was sent.
+            return Ok(routed);
+        }
         let raw = self.longest_match(request_path);
         let same = match (routed, raw) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
