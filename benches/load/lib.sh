@@ -96,12 +96,15 @@ stop_server() {
     SERVER_PIDS=("${kept[@]}")
 }
 
-# render TEMPLATE OUT KEY=VALUE... — replaces @KEY@ with VALUE.
+# render TEMPLATE OUT KEY=VALUE... — replaces @KEY@ with VALUE. CERT (the certificate's file
+# stem in the work dir) defaults to tls; NAME (an nginx instance's pid and temp file stem) to
+# the output file's stem.
 render() {
     local template=$1 out=$2 pair text
     shift 2
     text=$(<"$template")
-    for pair in "$@"; do
+    local name=${out##*/}
+    for pair in "$@" "CERT=tls" "NAME=${name%.*}"; do
         text=${text//@${pair%%=*}@/${pair#*=}}
     done
     if grep -qE '@[A-Z_]+@' <<<"$text"; then
@@ -197,9 +200,16 @@ pss_kb() {
 
 kb_to_mib() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 
-# A self-signed ECDSA P-256 end-entity certificate (CA:FALSE, as rustls requires of a server
-# certificate) for localhost and 127.0.0.1: tls.crt, tls.key, and haproxy.pem (both in one).
+# make_cert [ec|rsa] [STEM] — a self-signed end-entity certificate (CA:FALSE, as rustls
+# requires of a server certificate) for localhost and 127.0.0.1, ECDSA P-256 (default) or
+# RSA-2048: STEM.crt and STEM.key (default stem: tls), and for the default also haproxy.pem.
 make_cert() {
+    local kind=${1:-ec} stem=${2:-tls} key_options
+    case $kind in
+    ec) key_options=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1) ;;
+    rsa) key_options=(-newkey rsa:2048) ;;
+    *) die "make_cert: unknown key kind $kind" ;;
+    esac
     cat >"$WORK/openssl-leaf.cnf" <<'EOF_CNF'
 [req]
 distinguished_name = dn
@@ -213,12 +223,14 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
 subjectAltName = DNS:localhost, IP:127.0.0.1
 EOF_CNF
-    openssl req -x509 -config "$WORK/openssl-leaf.cnf" -newkey ec \
-        -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -keyout "$WORK/tls.key" -out "$WORK/tls.crt" >/dev/null 2>&1 ||
+    openssl req -x509 -config "$WORK/openssl-leaf.cnf" "${key_options[@]}" -nodes -days 2 \
+        -keyout "$WORK/$stem.key" -out "$WORK/$stem.crt" >/dev/null 2>&1 ||
         die "openssl could not make a certificate"
-    cat "$WORK/tls.crt" "$WORK/tls.key" >"$WORK/haproxy.pem"
-    chmod 644 "$WORK/tls.key" "$WORK/haproxy.pem"
+    chmod 644 "$WORK/$stem.key"
+    if [[ $stem == tls ]]; then
+        cat "$WORK/tls.crt" "$WORK/tls.key" >"$WORK/haproxy.pem"
+        chmod 644 "$WORK/haproxy.pem"
+    fi
 }
 
 # make_body BYTES FILE — a JSON document of exactly BYTES bytes.
@@ -282,11 +294,13 @@ build_tools() {
     HOOKWALL_BIN=${HOOKWALL_BIN:-$TARGET_DIR/release/hookwall}
     [[ -x $HOOKWALL_BIN ]] || die "no hookwall binary at $HOOKWALL_BIN"
     (cd "$REPO" && timeout 3600 cargo build --release --quiet \
-        --example constant_rate --example hold_connections) ||
-        die "building the load clients failed (cargo build --release --example constant_rate --example hold_connections)"
+        --example constant_rate --example hold_connections --example new_connections) ||
+        die "building the load clients failed (cargo build --release --example constant_rate --example hold_connections --example new_connections)"
     CONSTANT_RATE_BIN=$TARGET_DIR/release/examples/constant_rate
     HOLD_BIN=$TARGET_DIR/release/examples/hold_connections
-    [[ -x $CONSTANT_RATE_BIN && -x $HOLD_BIN ]] || die "cannot find the built load clients"
+    NEW_CONNECTIONS_BIN=$TARGET_DIR/release/examples/new_connections
+    [[ -x $CONSTANT_RATE_BIN && -x $HOLD_BIN && -x $NEW_CONNECTIONS_BIN ]] ||
+        die "cannot find the built load clients"
 }
 
 describe_machine() {

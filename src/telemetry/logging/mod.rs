@@ -25,15 +25,29 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// Buffered bytes beyond which the logging thread flushes synchronously.
 const MAX_BUFFERED: usize = 1024 * 1024;
 
+/// Dependencies speak at warn, hookwall at the configured level; `RUST_LOG` (when it parses)
+/// replaces both. Either way rustls is held to its errors unless `RUST_LOG` names it: it warns
+/// about every client that sends an IP address as its server name (load balancers, health
+/// checks, anything connecting by address), one line per handshake that nobody can act on.
+fn filter(log: &Log, rust_log: Option<String>) -> EnvFilter {
+    let configured = || EnvFilter::new(format!("warn,rustls=error,hookwall={}", log.level));
+    match rust_log {
+        Some(directives) if !directives.trim().is_empty() => {
+            let directives = if directives.contains("rustls") {
+                directives
+            } else {
+                format!("{directives},rustls=error")
+            };
+            EnvFilter::try_new(directives).unwrap_or_else(|_| configured())
+        }
+        _ => configured(),
+    }
+}
+
 /// Installs the global subscriber. Keep the guard until exit: dropping it writes out what is
 /// still buffered.
 pub fn init(log: &Log) -> Option<FlushGuard> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // Dependencies speak at warn; hookwall at the configured level. rustls warns about
-        // every client that sends an IP address as its server name, which any client can do
-        // at will: only its errors are kept.
-        EnvFilter::new(format!("warn,rustls=error,hookwall={}", log.level))
-    });
+    let filter = filter(log, std::env::var("RUST_LOG").ok());
     let terminal = std::io::stdout().is_terminal();
     let json = match log.format {
         LogFormat::Json => true,
@@ -155,5 +169,53 @@ impl<'a> MakeWriter<'a> for BatchedStdout {
             shared: Arc::clone(&self.shared),
             line: Vec::with_capacity(512),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LogFormat;
+    use tracing::Level;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// Whether an event of `level` from `target` gets through the filter built from `rust_log`.
+    fn passes(rust_log: Option<&str>, target_is_rustls: bool, level: Level) -> bool {
+        let log = Log {
+            format: LogFormat::Json,
+            level: "info".into(),
+        };
+        let subscriber =
+            tracing_subscriber::registry().with(filter(&log, rust_log.map(String::from)));
+        tracing::subscriber::with_default(subscriber, || match (target_is_rustls, level) {
+            (true, Level::WARN) => tracing::enabled!(target: "rustls::server::hs", Level::WARN),
+            (true, _) => tracing::enabled!(target: "rustls::server::hs", Level::ERROR),
+            (false, _) => tracing::enabled!(target: "hookwall::request", Level::INFO),
+        })
+    }
+
+    #[test]
+    fn rustls_warnings_stay_out_of_the_log_whatever_rust_log_says_unless_it_names_rustls() {
+        for rust_log in [
+            None,
+            Some(""),
+            Some("info"),
+            Some("debug"),
+            Some("not a [filter"),
+        ] {
+            assert!(
+                !passes(rust_log, true, Level::WARN),
+                "RUST_LOG={rust_log:?}"
+            );
+            assert!(
+                passes(rust_log, true, Level::ERROR),
+                "RUST_LOG={rust_log:?}"
+            );
+            assert!(
+                passes(rust_log, false, Level::INFO),
+                "RUST_LOG={rust_log:?}"
+            );
+        }
+        assert!(passes(Some("info,rustls=debug"), true, Level::WARN));
     }
 }
