@@ -7,10 +7,11 @@ use crate::common::*;
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::Full;
-use std::path::PathBuf;
 
-/// One `[[route]]`: its path (also its metrics label), the TOML lines after `path`
+/// One `[[route]]` as TOML lines, for the scheme catalogue tests (catalogue.rs, official.rs)
+/// until they move to [`RouteSpec`]: its path (also its metrics label), the lines after `path`
 /// (`scheme = ...` and any policy) and the secrets, each written to its own file.
+// TODO(lead): convert catalogue.rs and official.rs to `Stage::start_with` and drop this.
 pub struct Route<'a> {
     pub path: &'a str,
     pub settings: &'a str,
@@ -21,8 +22,6 @@ pub struct Route<'a> {
 pub struct Stage {
     pub recorder: Recorder,
     pub proxy: TestProxy,
-    /// Holds the secret files for as long as hookwall may re-read them.
-    _secrets: tempfile::TempDir,
 }
 
 /// What hookwall answered.
@@ -42,40 +41,32 @@ impl Answer {
 }
 
 impl Stage {
-    /// Starts hookwall with `server` lines under `[server]` and `routes`.
-    pub async fn start(server: &str, routes: &[Route<'_>]) -> Stage {
+    /// Starts the recording upstream, then hookwall as `proxy` describes it, in front of it.
+    pub async fn start_with(proxy: ProxyBuilder) -> Stage {
         let recorder = Recorder::start().await;
-        let secrets = tempfile::tempdir().unwrap();
-        let mut rest = format!("[upstream]\nurl = \"{}\"\n", recorder.url());
-        for (index, route) in routes.iter().enumerate() {
-            let files: Vec<String> = route
-                .secrets
-                .iter()
-                .enumerate()
-                .map(|(position, secret)| {
-                    let file: PathBuf = secrets.path().join(format!("route{index}-{position}"));
-                    std::fs::write(&file, secret).unwrap();
-                    format!("{{ file = \"{}\" }}", file.display())
-                })
-                .collect();
-            rest.push_str(&format!(
-                "[[route]]\npath = \"{}\"\n{}\nsecrets = [{}]\n",
-                route.path,
-                route.settings,
-                files.join(", ")
-            ));
-        }
-        let proxy = TestProxy::start(Setup {
-            tls: true,
-            server,
-            rest: &rest,
-        })
-        .await;
-        Stage {
-            recorder,
-            proxy,
-            _secrets: secrets,
-        }
+        let proxy = proxy.upstream(&recorder.url()).start().await;
+        Stage { recorder, proxy }
+    }
+
+    /// One route per `RouteSpec`, with TLS and the defaults.
+    pub async fn start_routes(routes: impl IntoIterator<Item = RouteSpec>) -> Stage {
+        let proxy = routes
+            .into_iter()
+            .fold(TestProxy::builder(), |proxy, route| proxy.route(route));
+        Stage::start_with(proxy).await
+    }
+
+    /// [`Stage::start_with`] from TOML lines: `server` under `[server]`, and `routes`.
+    // TODO(lead): only catalogue.rs and official.rs still call this.
+    pub async fn start(server: &str, routes: &[Route<'_>]) -> Stage {
+        let proxy = routes.iter().fold(
+            TestProxy::builder().server(|s| s.settings_text(server)),
+            |proxy, route| {
+                let scheme_free = RouteSpec::new(route.path, "").settings_text(route.settings);
+                proxy.route(scheme_free.secrets(route.secrets.iter().copied()))
+            },
+        );
+        Stage::start_with(proxy).await
     }
 
     /// A POST of `body` to `path_and_query` with exactly `headers` (plus Host).

@@ -14,8 +14,12 @@ use std::time::{Duration, Instant};
 
 const DELAY: Duration = Duration::from_secs(1);
 
-fn drain_timing(delay: &str, grace: &str) -> String {
-    format!("shutdown_delay = \"{delay}\"\nshutdown_grace = \"{grace}\"\n")
+/// The real binary with the usual Visma route, draining for `delay` then `grace`.
+async fn draining(recorder: &Recorder, delay: Duration, grace: Duration) -> BinaryProxy {
+    TestProxy::visma(&recorder.url())
+        .server(|s| s.shutdown_delay(delay).shutdown_grace(grace))
+        .start_binary()
+        .await
 }
 
 async fn h1_connection(
@@ -34,8 +38,7 @@ async fn h1_connection(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_flips_readyz_at_once_keeps_serving_with_connection_close_then_exits_0() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("2s", "5s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(&recorder, Duration::from_secs(2), Duration::from_secs(5)).await;
     let delay = Duration::from_secs(2);
     assert_eq!(proxy.readyz().await, 200);
 
@@ -108,8 +111,12 @@ async fn sigterm_flips_readyz_at_once_keeps_serving_with_connection_close_then_e
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_request_in_flight_completes_within_the_grace_and_exit_is_0() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("200ms", "5s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(200),
+        Duration::from_secs(5),
+    )
+    .await;
     let request = proxy.signed_post("/webhooks/visma?hw_delay=1.5", b"{\"slow\":true}");
     let in_flight = {
         let addr = proxy.proxy_addr;
@@ -140,8 +147,12 @@ async fn slow_request_in_flight_completes_within_the_grace_and_exit_is_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_slower_than_the_grace_is_cut_off_exit_is_1_and_the_log_says_so() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("100ms", "1s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(100),
+        Duration::from_secs(1),
+    )
+    .await;
     let request = proxy.signed_post("/webhooks/visma?hw_delay=6", b"{}");
     let in_flight = {
         let addr = proxy.proxy_addr;
@@ -187,8 +198,12 @@ async fn request_slower_than_the_grace_is_cut_off_exit_is_1_and_the_log_says_so(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_connection_gets_goaway_while_its_in_flight_stream_completes() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("300ms", "5s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    )
+    .await;
     let mut h2 = RawH2::connect(proxy.proxy_addr, &proxy.cert.cert_pem).await;
     let port = proxy.proxy_addr.port();
     h2.write(&signed_post_headers(
@@ -261,8 +276,12 @@ async fn http2_connection_gets_goaway_while_its_in_flight_stream_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_without_a_request_does_not_hold_the_drain() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("100ms", "4s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(100),
+        Duration::from_secs(4),
+    )
+    .await;
     let _silent = tls_to(proxy.proxy_addr, &proxy.cert.cert_pem, Protocol::Http2)
         .await
         .unwrap();
@@ -297,8 +316,12 @@ async fn connection_without_a_request_does_not_hold_the_drain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_accepted_before_the_listener_stops_gets_its_first_request_served() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("300ms", "5s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    )
+    .await;
     proxy.signal("TERM");
     eventually("/readyz to answer 503", Duration::from_secs(1), || async {
         (proxy.readyz().await == 503).then_some(())
@@ -560,8 +583,7 @@ async fn http2_client(load: Arc<Load>, worker: usize) -> Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_keep_alive_load_loses_no_request() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("1s", "5s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(&recorder, Duration::from_secs(1), Duration::from_secs(5)).await;
     let load = Arc::new(Load {
         proxy_addr: proxy.proxy_addr,
         cert_pem: proxy.cert.cert_pem.clone(),

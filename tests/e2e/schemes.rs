@@ -5,13 +5,15 @@
 //! metric and never reaches the app; timestamps are checked in both directions against the
 //! five-minute default or the route's own `tolerance`.
 
+use crate::builder::RouteSpec;
 use crate::common::Protocol;
-use crate::delivery::{Route, Stage};
+use crate::delivery::Stage;
 use crate::official;
 use crate::official::{Headers, Library, Sign, header, unix_now, with_header, without_header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
+use std::time::Duration;
 
 /// A Stripe-shaped event (so `stripe.Webhook.construct_event` accepts it too), with text
 /// outside ASCII: the libraries sign UTF-8 and hookwall must forward the exact bytes.
@@ -32,28 +34,16 @@ const GITHUB_PREVIOUS: &str = "previous github secret";
 const SHOPIFY_CURRENT: &str = "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";
 const SHOPIFY_PREVIOUS: &str = "shpss_previous_0a1b2c3d4e5f6a7b8c9d";
 
-fn stripe_route(path: &str) -> Route<'_> {
-    Route {
-        path,
-        settings: "scheme = \"stripe\"",
-        secrets: &[STRIPE_CURRENT, STRIPE_PREVIOUS],
-    }
+fn stripe_route(path: &str) -> RouteSpec {
+    RouteSpec::new(path, "stripe").secrets([STRIPE_CURRENT, STRIPE_PREVIOUS])
 }
 
-fn slack_route(path: &str) -> Route<'_> {
-    Route {
-        path,
-        settings: "scheme = \"slack\"",
-        secrets: &[SLACK_CURRENT, SLACK_PREVIOUS],
-    }
+fn slack_route(path: &str) -> RouteSpec {
+    RouteSpec::new(path, "slack").secrets([SLACK_CURRENT, SLACK_PREVIOUS])
 }
 
-fn standard_route(path: &str) -> Route<'_> {
-    Route {
-        path,
-        settings: "scheme = \"standard-webhooks\"",
-        secrets: &[STD_CURRENT, STD_PREVIOUS],
-    }
+fn standard_route(path: &str) -> RouteSpec {
+    RouteSpec::new(path, "standard-webhooks").secrets([STD_CURRENT, STD_PREVIOUS])
 }
 
 /// `base64(HMAC-SHA256(secret, body))`: Shopify's documented signature.
@@ -79,14 +69,9 @@ fn headers(pairs: &[(&str, &str)]) -> Headers {
 #[tokio::test]
 async fn github_deliveries_signed_by_octokit_are_forwarded_and_forgeries_refused() {
     let route = "/webhooks/github";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: route,
-            settings: "scheme = \"github\"",
-            secrets: &[GITHUB_CURRENT, GITHUB_PREVIOUS],
-        }],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new(route, "github").secrets([GITHUB_CURRENT, GITHUB_PREVIOUS])
+    ])
     .await;
     let now = unix_now();
     let [current, previous, unknown]: [Headers; 3] = official::sign(
@@ -174,14 +159,9 @@ async fn github_deliveries_signed_by_octokit_are_forwarded_and_forgeries_refused
 #[tokio::test]
 async fn shopify_deliveries_signed_per_shopify_docs_are_forwarded_and_forgeries_refused() {
     let route = "/webhooks/shopify";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: route,
-            settings: "scheme = \"shopify\"",
-            secrets: &[SHOPIFY_CURRENT, SHOPIFY_PREVIOUS],
-        }],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new(route, "shopify").secrets([SHOPIFY_CURRENT, SHOPIFY_PREVIOUS])
+    ])
     .await;
     let signed = |secret: &str, body: &str| {
         headers(&[
@@ -255,7 +235,7 @@ async fn shopify_deliveries_signed_per_shopify_docs_are_forwarded_and_forgeries_
 #[tokio::test]
 async fn stripe_deliveries_signed_by_stripe_python_are_forwarded_and_forgeries_refused() {
     let route = "/webhooks/stripe";
-    let stage = Stage::start("", &[stripe_route(route)]).await;
+    let stage = Stage::start_routes([stripe_route(route)]).await;
     let now = unix_now();
     // About 600 KB: many HTTP/2 DATA frames, hashed as they stream in after the "t." prefix.
     let large = format!(
@@ -341,15 +321,8 @@ async fn stripe_deliveries_signed_by_stripe_python_are_forwarded_and_forgeries_r
 #[tokio::test]
 async fn stripe_header_with_several_v1_signatures_is_accepted_if_any_matches() {
     let route = "/webhooks/stripe";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: route,
-            settings: "scheme = \"stripe\"",
-            secrets: &[STRIPE_CURRENT],
-        }],
-    )
-    .await;
+    let stage =
+        Stage::start_routes([RouteSpec::new(route, "stripe").secrets([STRIPE_CURRENT])]).await;
     let now = unix_now();
     let [rolling, neither]: [Headers; 2] = official::sign(
         Library::Stripe,
@@ -405,7 +378,7 @@ async fn stripe_header_with_a_valid_v1_and_an_undecodable_v1_is_forwarded_as_str
     // ",v1=bad_signature" verifies. Stripe's libraries compare each v1 as text and need one
     // match; an entry that is not hex is just one that does not match.
     let route = "/webhooks/stripe";
-    let stage = Stage::start("", &[stripe_route(route)]).await;
+    let stage = Stage::start_routes([stripe_route(route)]).await;
     let now = unix_now();
     let signed = official::sign_one(Library::Stripe, Sign::new(&[STRIPE_CURRENT], BODY, now)).await;
     let value = header(&signed, "stripe-signature");
@@ -434,7 +407,7 @@ async fn stripe_header_with_a_valid_v1_and_an_undecodable_v1_is_forwarded_as_str
 #[tokio::test]
 async fn slack_requests_signed_by_slack_sdk_are_forwarded_and_forgeries_refused() {
     let route = "/slack/events";
-    let stage = Stage::start("", &[slack_route(route)]).await;
+    let stage = Stage::start_routes([slack_route(route)]).await;
     // Slack sends form-encoded bodies for slash commands.
     let form =
         "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&command=%2Fweather&text=Z%C3%BCrich";
@@ -509,7 +482,7 @@ async fn slack_requests_signed_by_slack_sdk_are_forwarded_and_forgeries_refused(
 #[tokio::test]
 async fn standard_webhooks_signed_by_the_reference_library_are_forwarded_and_forgeries_refused() {
     let route = "/webhooks/standard";
-    let stage = Stage::start("", &[standard_route(route)]).await;
+    let stage = Stage::start_routes([standard_route(route)]).await;
     let now = unix_now();
     let [current, previous, both, unknown]: [Headers; 4] = official::sign(
         Library::StandardWebhooks,
@@ -596,7 +569,7 @@ async fn standard_webhooks_signed_by_the_reference_library_are_forwarded_and_for
 #[tokio::test]
 async fn svix_deliveries_with_svix_header_names_verify_on_a_standard_webhooks_route() {
     let route = "/webhooks/svix";
-    let stage = Stage::start("", &[standard_route(route)]).await;
+    let stage = Stage::start_routes([standard_route(route)]).await;
     let now = unix_now();
     let [current, previous]: [Headers; 2] = official::sign(
         Library::Svix,
@@ -654,21 +627,18 @@ async fn svix_deliveries_with_svix_header_names_verify_on_a_standard_webhooks_ro
 
 #[tokio::test]
 async fn generic_hmac_routes_check_their_header_prefix_encoding_and_algorithm() {
-    let stage = Stage::start(
-        "",
-        &[
-            Route {
-                path: "/hooks/sha512-hex",
-                settings: "scheme = \"hmac\"\nheader = \"X-Signature\"\nprefix = \"sha512=\"\nencoding = \"hex\"\nalgorithm = \"sha512\"",
-                secrets: &["generic-current", "generic-previous"],
-            },
-            Route {
-                path: "/hooks/sha256-base64",
-                settings: "scheme = \"hmac\"\nheader = \"X-Body-Mac\"\nencoding = \"base64\"",
-                secrets: &["generic-base64"],
-            },
-        ],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new("/hooks/sha512-hex", "hmac")
+            .header("X-Signature")
+            .prefix("sha512=")
+            .encoding("hex")
+            .algorithm("sha512")
+            .secrets(["generic-current", "generic-previous"]),
+        RouteSpec::new("/hooks/sha256-base64", "hmac")
+            .header("X-Body-Mac")
+            .encoding("base64")
+            .secrets(["generic-base64"]),
+    ])
     .await;
     let body = BODY.as_bytes();
     let sha512 = |secret: &str, body: &[u8]| {
@@ -791,42 +761,31 @@ fn timestamped_paths(suffix: &str) -> [String; 4] {
     ["stripe", "slack", "standard", "svix"].map(|scheme| format!("/{scheme}{suffix}"))
 }
 
-/// One route per timestamped scheme; `settings` are the stripe, slack and standard-webhooks
-/// lines (the svix route is a standard-webhooks route too).
-fn timestamped_routes<'a>(paths: &'a [String; 4], settings: &'a [String; 3]) -> Vec<Route<'a>> {
-    vec![
-        Route {
-            path: &paths[0],
-            settings: &settings[0],
-            secrets: &[STRIPE_CURRENT],
-        },
-        Route {
-            path: &paths[1],
-            settings: &settings[1],
-            secrets: &[SLACK_CURRENT],
-        },
-        Route {
-            path: &paths[2],
-            settings: &settings[2],
-            secrets: &[STD_CURRENT],
-        },
-        Route {
-            path: &paths[3],
-            settings: &settings[2],
-            secrets: &[STD_CURRENT],
-        },
-    ]
+/// One route per timestamped scheme at `paths` (the svix route is a standard-webhooks route
+/// too), each with `tolerance` when given.
+fn timestamped_routes(paths: &[String; 4], tolerance: Option<Duration>) -> Vec<RouteSpec> {
+    let schemes = [
+        ("stripe", STRIPE_CURRENT),
+        ("slack", SLACK_CURRENT),
+        ("standard-webhooks", STD_CURRENT),
+        ("standard-webhooks", STD_CURRENT),
+    ];
+    paths
+        .iter()
+        .zip(schemes)
+        .map(|(path, (scheme, secret))| {
+            let route = RouteSpec::new(path, scheme).secrets([secret]);
+            match tolerance {
+                Some(tolerance) => route.tolerance(tolerance),
+                None => route,
+            }
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn timestamps_beyond_five_minutes_past_or_future_are_401_stale_timestamp() {
-    let settings = [
-        "scheme = \"stripe\"".to_string(),
-        "scheme = \"slack\"".to_string(),
-        "scheme = \"standard-webhooks\"".to_string(),
-    ];
-    let paths = timestamped_paths("");
-    let stage = Stage::start("", &timestamped_routes(&paths, &settings)).await;
+    let stage = Stage::start_routes(timestamped_routes(&timestamped_paths(""), None)).await;
     let now = unix_now();
     let offsets = [-200, 200, -400, 400];
     let signed_at = sign_timestamped(&offsets.map(|offset| now + offset)).await;
@@ -872,20 +831,11 @@ async fn timestamps_beyond_five_minutes_past_or_future_are_401_stale_timestamp()
 
 #[tokio::test]
 async fn a_route_tolerance_replaces_the_five_minute_default() {
-    let short = [
-        "scheme = \"stripe\"\ntolerance = \"30s\"".to_string(),
-        "scheme = \"slack\"\ntolerance = \"30s\"".to_string(),
-        "scheme = \"standard-webhooks\"\ntolerance = \"30s\"".to_string(),
-    ];
-    let long = [
-        "scheme = \"stripe\"\ntolerance = \"15m\"".to_string(),
-        "scheme = \"slack\"\ntolerance = \"15m\"".to_string(),
-        "scheme = \"standard-webhooks\"\ntolerance = \"15m\"".to_string(),
-    ];
-    let (short_paths, long_paths) = (timestamped_paths("-30s"), timestamped_paths("-15m"));
-    let mut routes = timestamped_routes(&short_paths, &short);
-    routes.extend(timestamped_routes(&long_paths, &long));
-    let stage = Stage::start("", &routes).await;
+    let short = Duration::from_secs(30);
+    let long = Duration::from_secs(15 * 60);
+    let mut routes = timestamped_routes(&timestamped_paths("-30s"), Some(short));
+    routes.extend(timestamped_routes(&timestamped_paths("-15m"), Some(long)));
+    let stage = Stage::start_routes(routes).await;
     let now = unix_now();
     let offsets = [-5, -90, 90, -600, 600];
     let signed_at = sign_timestamped(&offsets.map(|offset| now + offset)).await;
