@@ -79,13 +79,24 @@ impl ToToml for List {
     }
 }
 
-/// Typed setters that each write one key of the section's table.
+/// Typed setters that each write one key of the section's table; `[list]` marks the keys
+/// that take a list of strings.
 macro_rules! setters {
     ($section:ident { $($key:ident: $type:ty),* $(,)? }) => {
         impl $section {
             $(
                 pub fn $key(mut self, value: $type) -> Self {
                     self.table.insert(stringify!($key).to_string(), value.to_toml());
+                    self
+                }
+            )*
+        }
+    };
+    ($section:ident [list] { $($key:ident),* $(,)? }) => {
+        impl $section {
+            $(
+                pub fn $key(mut self, items: impl Into<List>) -> Self {
+                    self.table.insert(stringify!($key).to_string(), items.into().to_toml());
                     self
                 }
             )*
@@ -115,19 +126,9 @@ impl Server {
         self.table.extend(table_from_text(lines));
         self
     }
-
-    pub fn trusted_proxies(mut self, networks: impl Into<List>) -> Self {
-        let list: List = networks.into();
-        self.table.insert("trusted_proxies".into(), list.to_toml());
-        self
-    }
-
-    pub fn allow_sources(mut self, networks: impl Into<List>) -> Self {
-        let list: List = networks.into();
-        self.table.insert("allow_sources".into(), list.to_toml());
-        self
-    }
 }
+
+setters!(Server [list] { trusted_proxies, allow_sources });
 
 /// `[admin]`, less `listen`.
 #[derive(Clone, Default)]
@@ -188,19 +189,9 @@ setters!(Dedupe {
     on_error: &str,
 });
 
+setters!(Dedupe [list] { redis_sentinels, redis_cluster });
+
 impl Dedupe {
-    pub fn redis_sentinels(mut self, addresses: impl Into<List>) -> Self {
-        let list: List = addresses.into();
-        self.table.insert("redis_sentinels".into(), list.to_toml());
-        self
-    }
-
-    pub fn redis_cluster(mut self, addresses: impl Into<List>) -> Self {
-        let list: List = addresses.into();
-        self.table.insert("redis_cluster".into(), list.to_toml());
-        self
-    }
-
     /// The Redis password, read from a file the test writes (and rewrites).
     pub fn redis_password_file(mut self, file: &Path) -> Self {
         let file = Secret::File(file.display().to_string());
@@ -274,18 +265,6 @@ impl RouteSpec {
         self
     }
 
-    pub fn methods(mut self, methods: impl Into<List>) -> Self {
-        let list: List = methods.into();
-        self.table.insert("methods".into(), list.to_toml());
-        self
-    }
-
-    pub fn allow_sources(mut self, networks: impl Into<List>) -> Self {
-        let list: List = networks.into();
-        self.table.insert("allow_sources".into(), list.to_toml());
-        self
-    }
-
     /// Settings a scheme test was written with as TOML lines (`key = value`), merged in.
     /// Only for the scheme catalogue tests until they move to the typed setters.
     pub fn settings_text(mut self, lines: &str) -> Self {
@@ -305,6 +284,8 @@ impl RouteSpec {
         table
     }
 }
+
+setters!(RouteSpec [list] { methods, allow_sources });
 
 setters!(RouteSpec {
     name: &str,

@@ -212,3 +212,110 @@ impl Stage {
         json
     }
 }
+
+/// One delivery of a table-driven scheme test, and what must come of it.
+pub struct Case<'a> {
+    what: &'a str,
+    headers: Vec<(String, String)>,
+    body: &'a [u8],
+    protocol: Protocol,
+    expect: Expect<'a>,
+}
+
+enum Expect<'a> {
+    Forwarded,
+    /// Refused 401 with this outcome; the JSON's `message` names `mentioning` and its
+    /// `reason` is `reason`, when given.
+    Refused {
+        outcome: &'a str,
+        mentioning: Option<&'a str>,
+        reason: Option<&'a str>,
+    },
+}
+
+impl<'a> Case<'a> {
+    /// Forwarded byte for byte ([`Stage::assert_forwarded`]).
+    pub fn forwarded(
+        what: &'a str,
+        headers: Vec<(String, String)>,
+        body: &'a (impl AsRef<[u8]> + ?Sized),
+    ) -> Case<'a> {
+        Case {
+            what,
+            headers,
+            body: body.as_ref(),
+            protocol: Protocol::Http1,
+            expect: Expect::Forwarded,
+        }
+    }
+
+    /// Refused 401 with `outcome`, never reaching the app ([`Stage::assert_refused`]).
+    pub fn refused(
+        what: &'a str,
+        headers: Vec<(String, String)>,
+        body: &'a (impl AsRef<[u8]> + ?Sized),
+        outcome: &'a str,
+    ) -> Case<'a> {
+        Case {
+            expect: Expect::Refused {
+                outcome,
+                mentioning: None,
+                reason: None,
+            },
+            ..Case::forwarded(what, headers, body)
+        }
+    }
+
+    /// Sent over `protocol` (forwarded cases; refusals are checked over HTTP/1.1).
+    pub fn over(mut self, protocol: Protocol) -> Case<'a> {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The refusal's message names `text` (the header that was missing, say).
+    pub fn mentioning(mut self, text: &'a str) -> Case<'a> {
+        if let Expect::Refused { mentioning, .. } = &mut self.expect {
+            *mentioning = Some(text);
+        }
+        self
+    }
+
+    /// The refusal's JSON `reason`.
+    pub fn reason(mut self, expected: &'a str) -> Case<'a> {
+        if let Expect::Refused { reason, .. } = &mut self.expect {
+            *reason = Some(expected);
+        }
+        self
+    }
+}
+
+impl Stage {
+    /// Sends each case to `route` in order and asserts what came of it.
+    pub async fn assert_cases(&self, route: &str, cases: &[Case<'_>]) {
+        for case in cases {
+            let (headers, body, what) = (&case.headers, case.body, case.what);
+            match &case.expect {
+                Expect::Forwarded => {
+                    self.assert_forwarded_with(case.protocol, route, headers, body, what)
+                        .await;
+                }
+                Expect::Refused {
+                    outcome,
+                    mentioning,
+                    reason,
+                } => {
+                    let json = self
+                        .assert_refused(route, headers, body, 401, outcome, what)
+                        .await;
+                    if let Some(text) = mentioning {
+                        let message = json["message"].as_str().unwrap_or_default();
+                        assert!(message.contains(text), "{what}: {json}");
+                    }
+                    if let Some(reason) = reason {
+                        assert_eq!(json["reason"], *reason, "{what}: {json}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -288,23 +288,32 @@ async fn a_burst_of_idle_connections_never_leaves_more_than_max_connections_open
         || async { (proxy.metric("hookwall_connections_total") == 40.0).then_some(()) },
     )
     .await;
-    // Give evicted connections time to close; a correct tracker settles at once.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut open = proxy.metric("hookwall_connections_open");
-    while open > 4.0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        open = proxy.metric("hookwall_connections_open");
-    }
-    // Count, from the client side, how many of the burst hookwall still holds open.
-    let mut still_open = 0;
-    for mut stream in burst {
-        still_open += usize::from(!closed_within(&mut stream, Duration::from_millis(50)).await);
-    }
+    let (open, still_open) = open_after_eviction(&proxy, burst, 4.0).await;
     assert!(
         open <= 4.0 && still_open <= 4,
         "max_connections = 4 but hookwall holds {open} open (clients see {still_open} open); evicted {}",
         proxy.metric("hookwall_connections_evicted_total")
     );
+}
+
+/// How many connections hookwall holds open once evicted ones had time to close (a correct
+/// tracker settles at once; at most 3 s), and how many of `streams` the client still sees
+/// open.
+async fn open_after_eviction<S>(proxy: &TestProxy, streams: Vec<S>, limit: f64) -> (f64, usize)
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut open = proxy.metric("hookwall_connections_open");
+    while open > limit && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        open = proxy.metric("hookwall_connections_open");
+    }
+    let mut still_open = 0;
+    for mut stream in streams {
+        still_open += usize::from(!closed_within(&mut stream, Duration::from_millis(50)).await);
+    }
+    (open, still_open)
 }
 
 /// Eviction must free the place of a connection that finished its TLS handshake but sent
@@ -336,16 +345,7 @@ async fn evicted_connections_past_the_tls_handshake_are_closed() {
         .await
         .unwrap();
     assert_eq!(status, 200);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut open = proxy.metric("hookwall_connections_open");
-    while open > 4.0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        open = proxy.metric("hookwall_connections_open");
-    }
-    let mut still_open = 0;
-    for mut stream in idle {
-        still_open += usize::from(!closed_within(&mut stream, Duration::from_millis(50)).await);
-    }
+    let (open, still_open) = open_after_eviction(&proxy, idle, 4.0).await;
     assert!(
         open <= 4.0 && still_open <= 4,
         "max_connections = 4, yet {open} connections are open ({still_open} of the 12 idle ones); evicted {}",

@@ -331,6 +331,33 @@ async fn unknown_paths_are_404_and_never_forwarded() {
     }
 }
 
+/// POSTs `body_file` to the Visma route with curl, with `options` and the `signature` header
+/// line and without `Expect: 100-continue`; stdout is the status curl saw.
+async fn curl_post_file(
+    proxy: &TestProxy,
+    options: &[&str],
+    signature: &str,
+    body_file: &std::path::Path,
+) -> std::process::Output {
+    let data = format!("@{}", body_file.display());
+    let url = proxy.url("/webhooks/visma");
+    let mut args = options.to_vec();
+    args.extend([
+        "-H",
+        "Expect:",
+        "-H",
+        signature,
+        "--data-binary",
+        &data,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    proxy.curl(&args).await
+}
+
 #[tokio::test]
 async fn oversized_bodies_are_413_by_length_and_by_counted_stream() {
     let recorder = Recorder::start().await;
@@ -352,25 +379,14 @@ async fn oversized_bodies_are_413_by_length_and_by_counted_stream() {
     // Chunked, so only counting the streamed bytes can catch it; curl keeps sending.
     let body_file = proxy.dir().join("big.bin");
     std::fs::write(&body_file, vec![b'y'; 200_000]).unwrap();
-    let data = format!("@{}", body_file.display());
-    let output = proxy
-        .curl(&[
-            "--http1.1",
-            "-H",
-            "Transfer-Encoding: chunked",
-            "-H",
-            "Expect:",
-            "-H",
-            &format!("x-vwd-signature-v1: {}", visma_signature(SECRET_A, b"")),
-            "--data-binary",
-            &data,
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &proxy.url("/webhooks/visma"),
-        ])
-        .await;
+    let signature = format!("x-vwd-signature-v1: {}", visma_signature(SECRET_A, b""));
+    let output = curl_post_file(
+        &proxy,
+        &["--http1.1", "-H", "Transfer-Encoding: chunked"],
+        &signature,
+        &body_file,
+    )
+    .await;
     assert_eq!(String::from_utf8_lossy(&output.stdout), "413", "{output:?}");
     assert_eq!(
         proxy.requests_total("/webhooks/visma", "body_too_large"),
@@ -390,24 +406,9 @@ async fn a_sender_still_writing_a_huge_body_reads_the_413() {
     // already answered; without a lingering close the reset would lose the 413.
     let body_file = proxy.dir().join("huge.bin");
     std::fs::write(&body_file, vec![b'z'; 8 * 1024 * 1024]).unwrap();
-    let data = format!("@{}", body_file.display());
+    let signature = "x-vwd-signature-v1: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     for version in ["--http1.1", "--http2"] {
-        let output = proxy
-            .curl(&[
-                version,
-                "-H",
-                "Expect:",
-                "-H",
-                "x-vwd-signature-v1: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                "--data-binary",
-                &data,
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                &proxy.url("/webhooks/visma"),
-            ])
-            .await;
+        let output = curl_post_file(&proxy, &[version], signature, &body_file).await;
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),
             "413",

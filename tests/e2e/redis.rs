@@ -51,6 +51,20 @@ async fn hookwall_up(upstream: &str, dedupe: &Dedupe) -> TestProxy {
     proxy
 }
 
+/// A Redis (in a directory that lives as long as it), the recording app, and two hookwalls
+/// sharing that Redis at `redis.url()` + `database` ("" or "/0").
+async fn two_on_one_redis(
+    database: &str,
+) -> (tempfile::TempDir, RedisServer, Recorder, [TestProxy; 2]) {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path(), &[]).await;
+    let recorder = Recorder::start().await;
+    let dedupe = redis_at(&format!("{}{database}", redis.url()));
+    let a = hookwall_up(&recorder.url(), &dedupe).await;
+    let b = hookwall_up(&recorder.url(), &dedupe).await;
+    (dir, redis, recorder, [a, b])
+}
+
 /// Posts a signed delivery of `body` (the signature is its identity) to `path_and_query`.
 async fn deliver(proxy: &TestProxy, path_and_query: &str, body: &[u8]) -> (StatusCode, bool) {
     let request = proxy.visma_request(path_and_query, body, None);
@@ -83,12 +97,7 @@ async fn wait_store_up(proxy: &TestProxy, up: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_on_another_hookwall_is_a_duplicate_and_the_app_sees_it_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path(), &[]).await;
-    let recorder = Recorder::start().await;
-    let dedupe = redis_at(&format!("{}/0", redis.url()));
-    let a = hookwall_up(&recorder.url(), &dedupe).await;
-    let b = hookwall_up(&recorder.url(), &dedupe).await;
+    let (_dir, redis, recorder, [a, b]) = two_on_one_redis("/0").await;
 
     let body = br#"{"event":"invoice.created","id":"retry-elsewhere"}"#;
     assert_eq!(deliver(&a, ROUTE, body).await, (StatusCode::OK, false));
@@ -115,12 +124,7 @@ async fn retry_on_another_hookwall_is_a_duplicate_and_the_app_sees_it_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_delivery_on_two_hookwalls_at_once_is_forwarded_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path(), &[]).await;
-    let recorder = Recorder::start().await;
-    let dedupe = redis_at(&redis.url());
-    let a = hookwall_up(&recorder.url(), &dedupe).await;
-    let b = hookwall_up(&recorder.url(), &dedupe).await;
+    let (_dir, _redis, recorder, [a, b]) = two_on_one_redis("").await;
 
     // The app takes a second, so both requests overlap whichever claims first.
     let body = br#"{"id":"at-once"}"#;
@@ -140,12 +144,7 @@ async fn the_same_delivery_on_two_hookwalls_at_once_is_forwarded_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_attempt_releases_the_claim_so_the_retry_is_forwarded() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path(), &[]).await;
-    let recorder = Recorder::start().await;
-    let dedupe = redis_at(&redis.url());
-    let a = hookwall_up(&recorder.url(), &dedupe).await;
-    let b = hookwall_up(&recorder.url(), &dedupe).await;
+    let (_dir, redis, recorder, [a, b]) = two_on_one_redis("").await;
 
     let body = br#"{"id":"app-said-500"}"#;
     let (status, _) = deliver(&a, &format!("{ROUTE}?hw_status=500"), body).await;
