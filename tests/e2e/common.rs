@@ -311,6 +311,15 @@ pub async fn tls_connect(
         .map_err(|e| format!("TLS handshake: {e}"))
 }
 
+/// The status, headers and whole body of a response, or what went wrong as text.
+async fn read_response(
+    response: hyper::Result<http::Response<hyper::body::Incoming>>,
+) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+    let (parts, body) = response.map_err(|e| e.to_string())?.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((parts.status, parts.headers, body))
+}
+
 pub async fn exchange_h1<S>(
     stream: S,
     request: Request<Full<Bytes>>,
@@ -322,13 +331,7 @@ where
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((parts.status, parts.headers, body))
+    read_response(sender.send_request(request).await).await
 }
 
 pub async fn exchange_h2<S>(
@@ -343,11 +346,5 @@ where
             .await
             .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((parts.status, parts.headers, body))
+    read_response(sender.send_request(request).await).await
 }

@@ -56,6 +56,16 @@ fn polled(recorder: &Recorder, interval: Duration) -> ProxyBuilder {
     TestProxy::visma(&recorder.url()).server(|s| s.reload_interval(interval))
 }
 
+/// Waits until new handshakes (trusting `roots`) get `cert`, then checks that the expiry
+/// metric shows it.
+async fn wait_until_served(proxy: &TestProxy, roots: &str, cert: &DatedCert, what: &str) {
+    eventually(&format!("{what} to be served"), RELOAD_WAIT, || async {
+        (served_cert(proxy.proxy_addr, roots).await.ok()? == cert.der).then_some(())
+    })
+    .await;
+    assert_eq!(cert_expiry(proxy), cert.not_after as f64);
+}
+
 /// rcgen's default `notAfter`, which `common::test_cert` uses: 4096-01-01.
 fn default_test_cert_expiry() -> f64 {
     (unix_days(4096, 1, 1) * 86_400) as f64
@@ -89,16 +99,8 @@ async fn replaced_certificate_reaches_new_handshakes_while_open_connections_keep
 
     replace_file(&proxy.dir().join("tls.key"), &new.key_pem);
     replace_file(&proxy.cert_file(), &new.cert_pem);
-    eventually(
-        "new handshakes to get the new certificate",
-        RELOAD_WAIT,
-        || async {
-            (served_cert(proxy.proxy_addr, &both_roots).await.ok()? == new.der).then_some(())
-        },
-    )
-    .await;
+    wait_until_served(&proxy, &both_roots, &new, "the new certificate").await;
     assert!(reloads(&proxy, "tls", "success") >= 1.0);
-    assert_eq!(cert_expiry(&proxy), new.not_after as f64);
 
     // The connection made before the reload still works, on its old certificate.
     open.ready().await.unwrap();
@@ -157,15 +159,7 @@ async fn kubernetes_style_symlink_swap_reloads_the_certificate() {
     std::fs::rename(m.join("..data_tmp"), m.join("..data")).unwrap();
     std::fs::remove_dir_all(m.join("..2030_01_01")).unwrap();
 
-    eventually(
-        "the swapped certificate to be served",
-        RELOAD_WAIT,
-        || async {
-            (served_cert(proxy.proxy_addr, &roots).await.ok()? == second.der).then_some(())
-        },
-    )
-    .await;
-    assert_eq!(cert_expiry(&proxy), second.not_after as f64);
+    wait_until_served(&proxy, &roots, &second, "the swapped certificate").await;
     assert_eq!(reloads(&proxy, "tls", "failure"), 0.0);
     let tls = tls_to(proxy.proxy_addr, &second.cert_pem, Protocol::Http1)
         .await
@@ -217,12 +211,8 @@ async fn broken_or_mismatched_pair_keeps_the_last_good_certificate_and_counts_fa
 
     // Completing the pair recovers.
     replace_file(&proxy.dir().join("tls.key"), &other.key_pem);
-    eventually("the completed pair to be served", RELOAD_WAIT, || async {
-        (served_cert(proxy.proxy_addr, &roots).await.ok()? == other.der).then_some(())
-    })
-    .await;
+    wait_until_served(&proxy, &roots, &other, "the completed pair").await;
     assert_eq!(reloads(&proxy, "tls", "success"), 1.0);
-    assert_eq!(cert_expiry(&proxy), other.not_after as f64);
 }
 
 #[tokio::test]
