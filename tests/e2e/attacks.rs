@@ -11,13 +11,8 @@ use std::time::Duration;
 const ROUTE: &str = "/webhooks/visma";
 const WAIT: Duration = Duration::from_secs(3);
 
-async fn start(recorder: &Recorder, extra_routes: &str) -> TestProxy {
-    TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &format!("{}\n{extra_routes}", visma_route(&recorder.url())),
-    })
-    .await
+async fn start(recorder: &Recorder) -> TestProxy {
+    TestProxy::visma(&recorder.url()).start().await
 }
 
 /// Writes `raw` on a new TLS connection and returns the answer's head, which must arrive
@@ -67,7 +62,7 @@ const DOT_SEGMENT_PATHS: [&str; 7] = [
 #[tokio::test]
 async fn dot_segments_in_every_spelling_are_400_over_both_protocols_and_never_forwarded() {
     let recorder = Recorder::start().await;
-    let proxy = start(&recorder, "").await;
+    let proxy = start(&recorder).await;
     let body = b"{\"captured\":true}";
     for path in DOT_SEGMENT_PATHS {
         for protocol in [Protocol::Http1, Protocol::Http2] {
@@ -91,8 +86,13 @@ async fn a_path_whose_lenient_reading_routes_elsewhere_is_400() {
     let recorder = Recorder::start().await;
     // A catch-all route with another secret: the raw path matches it, the app's reading of
     // the path is the Visma route.
-    let catch_all = "[[route]]\npath = \"/\"\nname = \"rest\"\nscheme = \"visma\"\nsecrets = [{ file = \"@DIR/secret-b\" }]\n";
-    let proxy = start(&recorder, catch_all).await;
+    let catch_all = RouteSpec::new("/", "visma")
+        .name("rest")
+        .secret_files(["secret-b"]);
+    let proxy = TestProxy::visma(&recorder.url())
+        .route(catch_all)
+        .start()
+        .await;
     for path in [
         "/webhooks\\visma",
         "/webhooks%2Fvisma",
@@ -108,7 +108,7 @@ async fn a_path_whose_lenient_reading_routes_elsewhere_is_400() {
 #[tokio::test]
 async fn an_accepted_request_reaches_the_app_with_its_path_byte_for_byte() {
     let recorder = Recorder::start().await;
-    let proxy = start(&recorder, "").await;
+    let proxy = start(&recorder).await;
     let target = "/webhooks/visma/a%2Fb/%7Ec;v=1?x=%2e%2e&y=..";
     for protocol in [Protocol::Http1, Protocol::Http2] {
         recorder.clear().await;
@@ -124,7 +124,7 @@ async fn an_accepted_request_reaches_the_app_with_its_path_byte_for_byte() {
 #[tokio::test]
 async fn a_missing_repeated_or_invalid_host_is_400_and_never_forwarded() {
     let recorder = Recorder::start().await;
-    let proxy = start(&recorder, "").await;
+    let proxy = start(&recorder).await;
     let body = b"{}";
     let signature = visma_signature(SECRET_A, body);
     let head = |hosts: &str| {
@@ -167,7 +167,7 @@ async fn a_missing_repeated_or_invalid_host_is_400_and_never_forwarded() {
 #[tokio::test]
 async fn connect_and_trace_are_405_before_the_body_is_read_and_never_forwarded() {
     let recorder = Recorder::start().await;
-    let proxy = start(&recorder, "").await;
+    let proxy = start(&recorder).await;
     for method in ["CONNECT", "TRACE"] {
         // A body is announced and never sent: the answer must not wait for it.
         let head = format!(
@@ -188,15 +188,16 @@ async fn connect_and_trace_are_405_before_the_body_is_read_and_never_forwarded()
 #[tokio::test]
 async fn a_route_with_methods_takes_only_those_and_answers_others_405_with_allow() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &format!(
-            "[upstream]\nurl = \"{}\"\n[[route]]\npath = \"{ROUTE}\"\nname = \"visma\"\nscheme = \"visma\"\nmethods = [\"POST\", \"PUT\"]\nsecrets = [{{ file = \"@DIR/secret-a\" }}]\n",
-            recorder.url()
-        ),
-    })
-    .await;
+    let proxy = TestProxy::builder()
+        .upstream(&recorder.url())
+        .route(
+            RouteSpec::new(ROUTE, "visma")
+                .name("visma")
+                .methods(["POST", "PUT"])
+                .secret_files(["secret-a"]),
+        )
+        .start()
+        .await;
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let mut request = proxy.visma_request(ROUTE, b"{}", None);
         *request.method_mut() = http::Method::PATCH;
@@ -221,7 +222,7 @@ async fn a_route_with_methods_takes_only_those_and_answers_others_405_with_allow
 #[tokio::test]
 async fn an_app_answer_with_length_beside_chunked_reaches_senders_whole() {
     let recorder = Recorder::start().await;
-    let proxy = start(&recorder, "").await;
+    let proxy = start(&recorder).await;
     let path = format!("{ROUTE}?hw_framing=length_and_chunked");
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let request = proxy.visma_request(&path, b"{}", None);
@@ -257,7 +258,7 @@ async fn an_app_answer_with_length_beside_chunked_reaches_senders_whole() {
 #[tokio::test]
 async fn an_unasked_101_from_the_app_is_502() {
     let recorder = Recorder::start().await;
-    let proxy = start(&recorder, "").await;
+    let proxy = start(&recorder).await;
     let path = format!("{ROUTE}?hw_status=101");
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let request: Request<Full<bytes::Bytes>> = proxy.visma_request(&path, b"{}", None);

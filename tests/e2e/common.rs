@@ -17,6 +17,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
+pub use crate::builder::{Limits, ProxyBuilder, RouteSpec, Server, Upstream};
+
 pub const SECRET_A: &str = "visma-secret-a";
 pub const SECRET_B: &str = "visma-secret-b";
 
@@ -138,16 +140,6 @@ pub fn test_cert() -> TestCert {
     }
 }
 
-/// How to start hookwall for a test.
-pub struct Setup<'a> {
-    pub tls: bool,
-    /// Extra lines under `[server]`.
-    pub server: &'a str,
-    /// Everything after the `[server]`/`[admin]` tables: `[upstream]`, `[limits]`, routes.
-    /// `@DIR` is replaced with the test's directory, which holds `secret-a` and `secret-b`.
-    pub rest: &'a str,
-}
-
 /// hookwall running in this process, on port 0.
 pub struct TestProxy {
     pub running: Option<hookwall::Running>,
@@ -159,45 +151,6 @@ pub struct TestProxy {
 }
 
 impl TestProxy {
-    pub async fn start(setup: Setup<'_>) -> TestProxy {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("secret-a"), format!("{SECRET_A}\n")).unwrap();
-        std::fs::write(dir.path().join("secret-b"), SECRET_B).unwrap();
-        let cert = setup.tls.then(test_cert);
-        let tls = match &cert {
-            Some(cert) => {
-                std::fs::write(dir.path().join("tls.crt"), &cert.cert_pem).unwrap();
-                std::fs::write(dir.path().join("tls.key"), &cert.key_pem).unwrap();
-                format!(
-                    "[server.tls]\ncert_file = \"{0}/tls.crt\"\nkey_file = \"{0}/tls.key\"\n",
-                    dir.path().display()
-                )
-            }
-            None => String::new(),
-        };
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n{}\n{tls}\n[admin]\nlisten = \"127.0.0.1:0\"\n{}\n",
-            setup.server,
-            setup
-                .rest
-                .replace("@DIR", &dir.path().display().to_string())
-        );
-        let config_path = dir.path().join("hookwall.toml");
-        std::fs::write(&config_path, text).unwrap();
-        let config = hookwall::config::Config::load(&config_path).expect("test config is valid");
-        let running = hookwall::start(config, None)
-            .await
-            .expect("hookwall starts");
-        TestProxy {
-            proxy_addr: running.proxy_addr,
-            admin_addr: running.admin_addr,
-            running: Some(running),
-            dir,
-            config_path,
-            cert,
-        }
-    }
-
     pub fn running(&self) -> &hookwall::Running {
         self.running.as_ref().unwrap()
     }
@@ -358,6 +311,15 @@ pub async fn tls_connect(
         .map_err(|e| format!("TLS handshake: {e}"))
 }
 
+/// The status, headers and whole body of a response, or what went wrong as text.
+async fn read_response(
+    response: hyper::Result<http::Response<hyper::body::Incoming>>,
+) -> Result<(StatusCode, HeaderMap, Bytes), String> {
+    let (parts, body) = response.map_err(|e| e.to_string())?.into_parts();
+    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+    Ok((parts.status, parts.headers, body))
+}
+
 pub async fn exchange_h1<S>(
     stream: S,
     request: Request<Full<Bytes>>,
@@ -369,13 +331,7 @@ where
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((parts.status, parts.headers, body))
+    read_response(sender.send_request(request).await).await
 }
 
 pub async fn exchange_h2<S>(
@@ -390,25 +346,5 @@ where
             .await
             .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-    Ok((parts.status, parts.headers, body))
-}
-
-/// The usual one-route Visma setup in front of `upstream`.
-pub fn visma_route(upstream: &str) -> String {
-    format!(
-        r#"
-[upstream]
-url = "{upstream}"
-[[route]]
-path = "/webhooks/visma"
-scheme = "visma"
-secrets = [{{ file = "@DIR/secret-a" }}, {{ file = "@DIR/secret-b" }}]
-"#
-    )
+    read_response(sender.send_request(request).await).await
 }

@@ -15,27 +15,16 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-const GITHUB_ROUTE: &str = r#"
-[[route]]
-path = "/webhooks/github"
-scheme = "github"
-secrets = [{ file = "@DIR/secret-b" }]
-"#;
-
-/// A Visma route and a GitHub route, in front of the recording upstream.
-async fn start(admin_lines: &str) -> (Recorder, TestProxy) {
+/// A Visma route and a GitHub route, in front of the recording upstream; `deliveries` is
+/// how many the page keeps (`None`: the default).
+async fn start(deliveries: Option<usize>) -> (Recorder, TestProxy) {
     let recorder = Recorder::start().await;
-    let rest = format!(
-        "{admin_lines}\n{}{GITHUB_ROUTE}",
-        visma_route(&recorder.url())
-    );
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &rest,
-    })
-    .await;
-    (recorder, proxy)
+    let github = RouteSpec::new("/webhooks/github", "github").secret_files(["secret-b"]);
+    let mut proxy = TestProxy::visma(&recorder.url()).route(github);
+    if let Some(deliveries) = deliveries {
+        proxy = proxy.admin(|a| a.deliveries(deliveries));
+    }
+    (recorder, proxy.start().await)
 }
 
 /// A signed (or, with `signature`, forged) Visma delivery carrying the dispatcher's ids.
@@ -111,7 +100,7 @@ fn header_value<'a>(entry: &'a Value, name: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn the_json_lists_accepted_and_refused_newest_first_with_ids_and_masked_headers() {
-    let (_recorder, proxy) = start("").await;
+    let (_recorder, proxy) = start(None).await;
     let body = br#"{"event":"CustomerChanged","marker":"BODY-NEVER-KEPT"}"#;
     let good = visma_signature(SECRET_A, body);
     let forged = visma_signature("not-the-secret", body);
@@ -239,7 +228,7 @@ async fn the_json_lists_accepted_and_refused_newest_first_with_ids_and_masked_he
 
 #[tokio::test]
 async fn the_page_is_self_contained_under_a_strict_policy() {
-    let (_recorder, proxy) = start("").await;
+    let (_recorder, proxy) = start(None).await;
     let (status, headers, body) = plain_get(proxy.admin_addr, "/deliveries").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "text/html; charset=utf-8");
@@ -266,7 +255,7 @@ async fn the_page_is_self_contained_under_a_strict_policy() {
 
 #[tokio::test]
 async fn deliveries_0_turns_the_page_off_and_records_nothing() {
-    let (_recorder, proxy) = start("deliveries = 0").await;
+    let (_recorder, proxy) = start(Some(0)).await;
     let body = br#"{"n":1}"#;
     let (status, _) = send(&proxy, visma_delivery(&proxy, "event-1", body, None)).await;
     assert_eq!(status, StatusCode::OK);
@@ -282,7 +271,7 @@ async fn deliveries_0_turns_the_page_off_and_records_nothing() {
 
 #[tokio::test]
 async fn the_ring_keeps_only_the_configured_number() {
-    let (_recorder, proxy) = start("deliveries = 3").await;
+    let (_recorder, proxy) = start(Some(3)).await;
     for n in 0..5 {
         let body = format!("{{\"n\":{n}}}");
         let (status, _) = send(
@@ -391,7 +380,7 @@ fn artifacts() -> PathBuf {
 
 #[tokio::test]
 async fn the_page_in_chromium_shows_deliveries_as_they_arrive_filters_and_masks() {
-    let (_recorder, proxy) = start("").await;
+    let (_recorder, proxy) = start(None).await;
     let mut browser = Browser::start().await;
     browser
         .command(json!({"op": "viewport", "width": 1280, "height": 720}))

@@ -7,10 +7,11 @@ use crate::common::*;
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::Full;
-use std::path::PathBuf;
 
-/// One `[[route]]`: its path (also its metrics label), the TOML lines after `path`
+/// One `[[route]]` as TOML lines, for the scheme catalogue tests (catalogue.rs, official.rs)
+/// until they move to [`RouteSpec`]: its path (also its metrics label), the lines after `path`
 /// (`scheme = ...` and any policy) and the secrets, each written to its own file.
+// TODO(lead): convert catalogue.rs and official.rs to `Stage::start_with` and drop this.
 pub struct Route<'a> {
     pub path: &'a str,
     pub settings: &'a str,
@@ -21,8 +22,6 @@ pub struct Route<'a> {
 pub struct Stage {
     pub recorder: Recorder,
     pub proxy: TestProxy,
-    /// Holds the secret files for as long as hookwall may re-read them.
-    _secrets: tempfile::TempDir,
 }
 
 /// What hookwall answered.
@@ -42,40 +41,32 @@ impl Answer {
 }
 
 impl Stage {
-    /// Starts hookwall with `server` lines under `[server]` and `routes`.
-    pub async fn start(server: &str, routes: &[Route<'_>]) -> Stage {
+    /// Starts the recording upstream, then hookwall as `proxy` describes it, in front of it.
+    pub async fn start_with(proxy: ProxyBuilder) -> Stage {
         let recorder = Recorder::start().await;
-        let secrets = tempfile::tempdir().unwrap();
-        let mut rest = format!("[upstream]\nurl = \"{}\"\n", recorder.url());
-        for (index, route) in routes.iter().enumerate() {
-            let files: Vec<String> = route
-                .secrets
-                .iter()
-                .enumerate()
-                .map(|(position, secret)| {
-                    let file: PathBuf = secrets.path().join(format!("route{index}-{position}"));
-                    std::fs::write(&file, secret).unwrap();
-                    format!("{{ file = \"{}\" }}", file.display())
-                })
-                .collect();
-            rest.push_str(&format!(
-                "[[route]]\npath = \"{}\"\n{}\nsecrets = [{}]\n",
-                route.path,
-                route.settings,
-                files.join(", ")
-            ));
-        }
-        let proxy = TestProxy::start(Setup {
-            tls: true,
-            server,
-            rest: &rest,
-        })
-        .await;
-        Stage {
-            recorder,
-            proxy,
-            _secrets: secrets,
-        }
+        let proxy = proxy.upstream(&recorder.url()).start().await;
+        Stage { recorder, proxy }
+    }
+
+    /// One route per `RouteSpec`, with TLS and the defaults.
+    pub async fn start_routes(routes: impl IntoIterator<Item = RouteSpec>) -> Stage {
+        let proxy = routes
+            .into_iter()
+            .fold(TestProxy::builder(), |proxy, route| proxy.route(route));
+        Stage::start_with(proxy).await
+    }
+
+    /// [`Stage::start_with`] from TOML lines: `server` under `[server]`, and `routes`.
+    // TODO(lead): only catalogue.rs and official.rs still call this.
+    pub async fn start(server: &str, routes: &[Route<'_>]) -> Stage {
+        let proxy = routes.iter().fold(
+            TestProxy::builder().server(|s| s.settings_text(server)),
+            |proxy, route| {
+                let scheme_free = RouteSpec::new(route.path, "").settings_text(route.settings);
+                proxy.route(scheme_free.secrets(route.secrets.iter().copied()))
+            },
+        );
+        Stage::start_with(proxy).await
     }
 
     /// A POST of `body` to `path_and_query` with exactly `headers` (plus Host).
@@ -219,5 +210,112 @@ impl Stage {
             "{what}: reached the upstream"
         );
         json
+    }
+}
+
+/// One delivery of a table-driven scheme test, and what must come of it.
+pub struct Case<'a> {
+    what: &'a str,
+    headers: Vec<(String, String)>,
+    body: &'a [u8],
+    protocol: Protocol,
+    expect: Expect<'a>,
+}
+
+enum Expect<'a> {
+    Forwarded,
+    /// Refused 401 with this outcome; the JSON's `message` names `mentioning` and its
+    /// `reason` is `reason`, when given.
+    Refused {
+        outcome: &'a str,
+        mentioning: Option<&'a str>,
+        reason: Option<&'a str>,
+    },
+}
+
+impl<'a> Case<'a> {
+    /// Forwarded byte for byte ([`Stage::assert_forwarded`]).
+    pub fn forwarded(
+        what: &'a str,
+        headers: Vec<(String, String)>,
+        body: &'a (impl AsRef<[u8]> + ?Sized),
+    ) -> Case<'a> {
+        Case {
+            what,
+            headers,
+            body: body.as_ref(),
+            protocol: Protocol::Http1,
+            expect: Expect::Forwarded,
+        }
+    }
+
+    /// Refused 401 with `outcome`, never reaching the app ([`Stage::assert_refused`]).
+    pub fn refused(
+        what: &'a str,
+        headers: Vec<(String, String)>,
+        body: &'a (impl AsRef<[u8]> + ?Sized),
+        outcome: &'a str,
+    ) -> Case<'a> {
+        Case {
+            expect: Expect::Refused {
+                outcome,
+                mentioning: None,
+                reason: None,
+            },
+            ..Case::forwarded(what, headers, body)
+        }
+    }
+
+    /// Sent over `protocol` (forwarded cases; refusals are checked over HTTP/1.1).
+    pub fn over(mut self, protocol: Protocol) -> Case<'a> {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The refusal's message names `text` (the header that was missing, say).
+    pub fn mentioning(mut self, text: &'a str) -> Case<'a> {
+        if let Expect::Refused { mentioning, .. } = &mut self.expect {
+            *mentioning = Some(text);
+        }
+        self
+    }
+
+    /// The refusal's JSON `reason`.
+    pub fn reason(mut self, expected: &'a str) -> Case<'a> {
+        if let Expect::Refused { reason, .. } = &mut self.expect {
+            *reason = Some(expected);
+        }
+        self
+    }
+}
+
+impl Stage {
+    /// Sends each case to `route` in order and asserts what came of it.
+    pub async fn assert_cases(&self, route: &str, cases: &[Case<'_>]) {
+        for case in cases {
+            let (headers, body, what) = (&case.headers, case.body, case.what);
+            match &case.expect {
+                Expect::Forwarded => {
+                    self.assert_forwarded_with(case.protocol, route, headers, body, what)
+                        .await;
+                }
+                Expect::Refused {
+                    outcome,
+                    mentioning,
+                    reason,
+                } => {
+                    let json = self
+                        .assert_refused(route, headers, body, 401, outcome, what)
+                        .await;
+                    if let Some(text) = mentioning {
+                        let message = json["message"].as_str().unwrap_or_default();
+                        assert!(message.contains(text), "{what}: {json}");
+                    }
+                    if let Some(reason) = reason {
+                        assert_eq!(json["reason"], *reason, "{what}: {json}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -14,8 +14,12 @@ use std::time::{Duration, Instant};
 
 const DELAY: Duration = Duration::from_secs(1);
 
-fn drain_timing(delay: &str, grace: &str) -> String {
-    format!("shutdown_delay = \"{delay}\"\nshutdown_grace = \"{grace}\"\n")
+/// The real binary with the usual Visma route, draining for `delay` then `grace`.
+async fn draining(recorder: &Recorder, delay: Duration, grace: Duration) -> BinaryProxy {
+    TestProxy::visma(&recorder.url())
+        .server(|s| s.shutdown_delay(delay).shutdown_grace(grace))
+        .start_binary()
+        .await
 }
 
 async fn h1_connection(
@@ -34,8 +38,7 @@ async fn h1_connection(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_flips_readyz_at_once_keeps_serving_with_connection_close_then_exits_0() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("2s", "5s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(&recorder, Duration::from_secs(2), Duration::from_secs(5)).await;
     let delay = Duration::from_secs(2);
     assert_eq!(proxy.readyz().await, 200);
 
@@ -105,26 +108,39 @@ async fn sigterm_flips_readyz_at_once_keeps_serving_with_connection_close_then_e
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_request_in_flight_completes_within_the_grace_and_exit_is_0() {
-    let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("200ms", "5s"), &visma_route(&recorder.url())).await;
-    let request = proxy.signed_post("/webhooks/visma?hw_delay=1.5", b"{\"slow\":true}");
-    let in_flight = {
-        let addr = proxy.proxy_addr;
-        let cert = proxy.cert.cert_pem.clone();
-        tokio::spawn(async move {
-            let tls = tls_to(addr, &cert, Protocol::Http1).await.unwrap();
-            exchange_h1(tls, request).await
-        })
-    };
+/// Sends `request` (to a slow upstream) on its own connection and returns once the upstream
+/// has it: a request in flight when the test sends SIGTERM.
+async fn in_flight_at_the_upstream(
+    proxy: &BinaryProxy,
+    recorder: &Recorder,
+    request: http::Request<Full<Bytes>>,
+) -> tokio::task::JoinHandle<Result<(http::StatusCode, http::HeaderMap, Bytes), String>> {
+    let addr = proxy.proxy_addr;
+    let cert = proxy.cert.cert_pem.clone();
+    let in_flight = tokio::spawn(async move {
+        let tls = tls_to(addr, &cert, Protocol::Http1).await.unwrap();
+        exchange_h1(tls, request).await
+    });
     eventually(
         "the upstream to receive the slow request",
         Duration::from_secs(5),
         || async { (recorder.requests().await.len() == 1).then_some(()) },
     )
     .await;
+    in_flight
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_in_flight_completes_within_the_grace_and_exit_is_0() {
+    let recorder = Recorder::start().await;
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(200),
+        Duration::from_secs(5),
+    )
+    .await;
+    let request = proxy.signed_post("/webhooks/visma?hw_delay=1.5", b"{\"slow\":true}");
+    let in_flight = in_flight_at_the_upstream(&proxy, &recorder, request).await;
     proxy.signal("TERM");
     let (status, _, body) = tokio::time::timeout(Duration::from_secs(5), in_flight)
         .await
@@ -140,23 +156,14 @@ async fn slow_request_in_flight_completes_within_the_grace_and_exit_is_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_slower_than_the_grace_is_cut_off_exit_is_1_and_the_log_says_so() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("100ms", "1s"), &visma_route(&recorder.url())).await;
-    let request = proxy.signed_post("/webhooks/visma?hw_delay=6", b"{}");
-    let in_flight = {
-        let addr = proxy.proxy_addr;
-        let cert = proxy.cert.cert_pem.clone();
-        tokio::spawn(async move {
-            let tls = tls_to(addr, &cert, Protocol::Http1).await.unwrap();
-            exchange_h1(tls, request).await
-        })
-    };
-    eventually(
-        "the upstream to receive the slow request",
-        Duration::from_secs(5),
-        || async { (recorder.requests().await.len() == 1).then_some(()) },
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(100),
+        Duration::from_secs(1),
     )
     .await;
+    let request = proxy.signed_post("/webhooks/visma?hw_delay=6", b"{}");
+    let in_flight = in_flight_at_the_upstream(&proxy, &recorder, request).await;
     proxy.signal("TERM");
     let signalled = Instant::now();
     let status = proxy.wait_exit(Duration::from_secs(5)).await;
@@ -187,8 +194,12 @@ async fn request_slower_than_the_grace_is_cut_off_exit_is_1_and_the_log_says_so(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_connection_gets_goaway_while_its_in_flight_stream_completes() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("300ms", "5s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    )
+    .await;
     let mut h2 = RawH2::connect(proxy.proxy_addr, &proxy.cert.cert_pem).await;
     let port = proxy.proxy_addr.port();
     h2.write(&signed_post_headers(
@@ -261,8 +272,12 @@ async fn http2_connection_gets_goaway_while_its_in_flight_stream_completes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_without_a_request_does_not_hold_the_drain() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("100ms", "4s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(100),
+        Duration::from_secs(4),
+    )
+    .await;
     let _silent = tls_to(proxy.proxy_addr, &proxy.cert.cert_pem, Protocol::Http2)
         .await
         .unwrap();
@@ -297,8 +312,12 @@ async fn connection_without_a_request_does_not_hold_the_drain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_accepted_before_the_listener_stops_gets_its_first_request_served() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("300ms", "5s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(
+        &recorder,
+        Duration::from_millis(300),
+        Duration::from_secs(5),
+    )
+    .await;
     proxy.signal("TERM");
     eventually("/readyz to answer 503", Duration::from_secs(1), || async {
         (proxy.readyz().await == 503).then_some(())
@@ -438,55 +457,74 @@ impl Load {
     }
 }
 
-async fn http1_client(load: Arc<Load>, worker: usize) -> Tally {
-    let mut tally = Tally::default();
-    let mut sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>> = None;
-    let mut n = 0u64;
-    while !load.should_stop(n) {
-        let usable = match sender.as_mut() {
-            Some(open) => open.ready().await.is_ok(),
-            None => false,
-        };
-        if !usable {
-            let connected = match tls_to(load.proxy_addr, &load.cert_pem, Protocol::Http1).await {
-                Ok(tls) => hyper::client::conn::http1::handshake(TokioIo::new(tls))
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(err) => Err(err),
-            };
-            match connected {
-                Ok((new_sender, connection)) => {
-                    tokio::spawn(connection);
-                    sender = Some(new_sender);
-                }
-                Err(err) => {
-                    if load.refused(&mut tally, worker, err) {
-                        break;
-                    }
-                    continue;
-                }
-            }
-        }
-        let request = load.request(worker, n);
-        match sender.as_mut().unwrap().try_send_request(request).await {
-            Ok(response) => load.check_answer(&mut tally, worker, n, response).await,
-            Err(err) if err.message().is_some() => {
-                tally.not_sent += 1;
-                sender = None;
-                continue;
-            }
-            Err(err) => {
-                tally.lost.push(format!(
-                    "worker {worker} request {n} (HTTP/1, {:?} after SIGTERM): {}",
-                    load.since_sigterm(),
-                    err.error()
-                ));
-                sender = None;
-            }
-        }
-        n += 1;
+type Sent = Result<
+    http::Response<hyper::body::Incoming>,
+    hyper::client::conn::TrySendError<http::Request<Full<Bytes>>>,
+>;
+
+/// A load client's keep-alive connection: HTTP/1 or HTTP/2, opened, checked and sent on
+/// alike, so one loop drives both.
+trait KeepAlive: Sized {
+    const NAME: &'static str;
+    async fn open(load: &Load) -> Result<Self, String>;
+    async fn is_ready(&mut self) -> bool;
+    async fn send(&mut self, request: http::Request<Full<Bytes>>) -> Sent;
+    /// Whether a failed request was never processed, so resending it is safe.
+    fn unsent(err: &hyper::client::conn::TrySendError<http::Request<Full<Bytes>>>) -> bool {
+        err.message().is_some()
     }
-    tally
+}
+
+struct Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>);
+
+impl KeepAlive for Http1 {
+    const NAME: &'static str = "HTTP/1";
+
+    async fn open(load: &Load) -> Result<Self, String> {
+        let tls = tls_to(load.proxy_addr, &load.cert_pem, Protocol::Http1).await?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        Ok(Http1(sender))
+    }
+
+    async fn is_ready(&mut self) -> bool {
+        self.0.ready().await.is_ok()
+    }
+
+    async fn send(&mut self, request: http::Request<Full<Bytes>>) -> Sent {
+        self.0.try_send_request(request).await
+    }
+}
+
+struct Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>);
+
+impl KeepAlive for Http2 {
+    const NAME: &'static str = "HTTP/2";
+
+    async fn open(load: &Load) -> Result<Self, String> {
+        let tls = tls_to(load.proxy_addr, &load.cert_pem, Protocol::Http2).await?;
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        Ok(Http2(sender))
+    }
+
+    async fn is_ready(&mut self) -> bool {
+        self.0.ready().await.is_ok()
+    }
+
+    async fn send(&mut self, request: http::Request<Full<Bytes>>) -> Sent {
+        self.0.try_send_request(request).await
+    }
+
+    /// A GOAWAY also refuses the streams it did not process.
+    fn unsent(err: &hyper::client::conn::TrySendError<http::Request<Full<Bytes>>>) -> bool {
+        err.message().is_some() || refused_by_goaway(err.error())
+    }
 }
 
 /// Whether an HTTP/2 request failed because the server's GOAWAY refused it unprocessed.
@@ -498,31 +536,22 @@ fn refused_by_goaway(err: &hyper::Error) -> bool {
         })
 }
 
-async fn http2_client(load: Arc<Load>, worker: usize) -> Tally {
+/// Sends requests on one keep-alive connection at a time, reconnecting when it closes,
+/// until the load stops, and tallies what came of each.
+async fn load_client<C: KeepAlive>(load: Arc<Load>, worker: usize) -> Tally {
     let mut tally = Tally::default();
-    let mut sender: Option<hyper::client::conn::http2::SendRequest<Full<Bytes>>> = None;
+    let mut sender: Option<C> = None;
     let mut n = 0u64;
     let mut attempts = 0u64;
     while !load.should_stop(n) && attempts < 10_000 {
         attempts += 1;
         let usable = match sender.as_mut() {
-            Some(open) => open.ready().await.is_ok(),
+            Some(open) => open.is_ready().await,
             None => false,
         };
         if !usable {
-            let connected = match tls_to(load.proxy_addr, &load.cert_pem, Protocol::Http2).await {
-                Ok(tls) => {
-                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                Err(err) => Err(err),
-            };
-            match connected {
-                Ok((new_sender, connection)) => {
-                    tokio::spawn(connection);
-                    sender = Some(new_sender);
-                }
+            match C::open(&load).await {
+                Ok(new_sender) => sender = Some(new_sender),
                 Err(err) => {
                     if load.refused(&mut tally, worker, err) {
                         break;
@@ -532,16 +561,17 @@ async fn http2_client(load: Arc<Load>, worker: usize) -> Tally {
             }
         }
         let request = load.request(worker, n);
-        match sender.as_mut().unwrap().try_send_request(request).await {
+        match sender.as_mut().unwrap().send(request).await {
             Ok(response) => load.check_answer(&mut tally, worker, n, response).await,
-            Err(err) if err.message().is_some() || refused_by_goaway(err.error()) => {
+            Err(err) if C::unsent(&err) => {
                 tally.not_sent += 1;
                 sender = None;
                 continue;
             }
             Err(err) => {
                 tally.lost.push(format!(
-                    "worker {worker} request {n} (HTTP/2, {:?} after SIGTERM): {:?}",
+                    "worker {worker} request {n} ({}, {:?} after SIGTERM): {:?}",
+                    C::NAME,
                     load.since_sigterm(),
                     err.error()
                 ));
@@ -560,8 +590,7 @@ async fn http2_client(load: Arc<Load>, worker: usize) -> Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_keep_alive_load_loses_no_request() {
     let recorder = Recorder::start().await;
-    let mut proxy =
-        BinaryProxy::start(&drain_timing("1s", "5s"), &visma_route(&recorder.url())).await;
+    let mut proxy = draining(&recorder, Duration::from_secs(1), Duration::from_secs(5)).await;
     let load = Arc::new(Load {
         proxy_addr: proxy.proxy_addr,
         cert_pem: proxy.cert.cert_pem.clone(),
@@ -576,9 +605,9 @@ async fn sigterm_under_keep_alive_load_loses_no_request() {
             worker % 2 == 0,
             tokio::spawn(async move {
                 if worker % 2 == 0 {
-                    http1_client(load, worker).await
+                    load_client::<Http1>(load, worker).await
                 } else {
-                    http2_client(load, worker).await
+                    load_client::<Http2>(load, worker).await
                 }
             }),
         ));

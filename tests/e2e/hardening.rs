@@ -152,38 +152,13 @@ pub struct BinaryProxy {
 }
 
 impl BinaryProxy {
-    /// Starts `hookwall run --config` with TLS. `server` is extra lines under `[server]`;
-    /// `rest` is everything after `[admin]`, with `@DIR` the test directory (which holds
-    /// `secret-a` and `secret-b`).
-    pub async fn start(server: &str, rest: &str) -> BinaryProxy {
-        BinaryProxy::launch(server, rest, true).await
-    }
-
-    /// As [`BinaryProxy::start`], with a plain-text listener (no `[server.tls]`).
-    pub async fn start_plain(server: &str, rest: &str) -> BinaryProxy {
-        BinaryProxy::launch(server, rest, false).await
-    }
-
-    async fn launch(server: &str, rest: &str, tls: bool) -> BinaryProxy {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().display().to_string();
-        std::fs::write(dir.path().join("secret-a"), format!("{SECRET_A}\n")).unwrap();
-        std::fs::write(dir.path().join("secret-b"), common::SECRET_B).unwrap();
-        let cert = common::test_cert();
-        std::fs::write(dir.path().join("tls.crt"), &cert.cert_pem).unwrap();
-        std::fs::write(dir.path().join("tls.key"), &cert.key_pem).unwrap();
-        let tls_table = if tls {
-            format!("[server.tls]\ncert_file = \"{path}/tls.crt\"\nkey_file = \"{path}/tls.key\"\n")
-        } else {
-            String::new()
-        };
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n{tls_table}[admin]\nlisten = \"127.0.0.1:0\"\n{}\n",
-            rest.replace("@DIR", &path)
-        );
-        let config_path = dir.path().join("hookwall.toml");
-        std::fs::write(&config_path, text).unwrap();
-
+    /// Runs `hookwall run --config config_path` from `dir` (written by
+    /// `ProxyBuilder::start_binary`) and waits for its "hookwall ready" line.
+    pub async fn launch(
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        cert: TestCert,
+    ) -> BinaryProxy {
         let mut child = tokio::process::Command::new(BIN)
             .arg("run")
             .arg("--config")

@@ -42,12 +42,7 @@ async fn assert_unharmed(proxy: &TestProxy) {
 
 async fn start(recorder: &Recorder) -> TestProxy {
     watch_for_panics();
-    TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &visma_route(&recorder.url()),
-    })
-    .await
+    TestProxy::visma(&recorder.url()).start().await
 }
 
 fn protocol_errors(proxy: &TestProxy, kind: &str) -> f64 {

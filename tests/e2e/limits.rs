@@ -13,13 +13,20 @@ use tokio::net::TcpStream;
 
 const ROUTE: &str = "/webhooks/visma";
 
-async fn proxy_with(recorder: &Recorder, server: &str, limits: &str) -> TestProxy {
-    TestProxy::start(Setup {
-        tls: true,
-        server,
-        rest: &format!("{}\n[limits]\n{limits}\n", visma_route(&recorder.url())),
-    })
-    .await
+/// The timeouts a test waits out, and the ones it keeps out of the way.
+const SHORT: Duration = Duration::from_millis(500);
+const LONG: Duration = Duration::from_secs(30);
+
+async fn proxy_with(
+    recorder: &Recorder,
+    server: impl FnOnce(Server) -> Server,
+    limits: impl FnOnce(Limits) -> Limits,
+) -> TestProxy {
+    TestProxy::visma(&recorder.url())
+        .server(server)
+        .limits(limits)
+        .start()
+        .await
 }
 
 fn cert_pem(proxy: &TestProxy) -> String {
@@ -93,7 +100,7 @@ async fn trickle(
 #[tokio::test]
 async fn slowloris_headers_are_cut_off_at_header_read_timeout() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "header_read_timeout = \"500ms\"", "").await;
+    let proxy = proxy_with(&recorder, |s| s.header_read_timeout(SHORT), |l| l).await;
     let endless_headers =
         b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(4);
     let trickled = trickle(
@@ -121,7 +128,7 @@ async fn slowloris_headers_are_cut_off_at_header_read_timeout() {
 #[tokio::test]
 async fn idle_http1_keep_alive_connection_is_closed_after_header_read_timeout() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "header_read_timeout = \"500ms\"", "").await;
+    let proxy = proxy_with(&recorder, |s| s.header_read_timeout(SHORT), |l| l).await;
     let body = b"{}";
     let mut request = format!(
         "POST {ROUTE} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nx-vwd-signature-v1: {}\r\n\r\n",
@@ -151,7 +158,7 @@ async fn idle_http1_keep_alive_connection_is_closed_after_header_read_timeout() 
 #[tokio::test]
 async fn slow_body_is_408_body_timeout_and_never_forwarded() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "", "body_read_timeout = \"500ms\"").await;
+    let proxy = proxy_with(&recorder, |s| s, |l| l.body_read_timeout(SHORT)).await;
     let body = vec![b'b'; 64];
     let head = format!(
         "POST {ROUTE} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 64\r\nx-vwd-signature-v1: {}\r\n\r\nbbbb",
@@ -184,7 +191,7 @@ async fn slow_body_is_408_body_timeout_and_never_forwarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_in_flight_answers_503_with_retry_after_then_recovers() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "", "max_in_flight = 1").await;
+    let proxy = proxy_with(&recorder, |s| s, |l| l.max_in_flight(1)).await;
     let slow = proxy.visma_request("/webhooks/visma?hw_delay=1", b"{\"slow\":1}", None);
     let addr = proxy.proxy_addr;
     let pem = cert_pem(&proxy);
@@ -223,8 +230,8 @@ async fn idle_connection_flood_does_not_lock_out_a_genuine_delivery() {
     let recorder = Recorder::start().await;
     let proxy = proxy_with(
         &recorder,
-        "tls_handshake_timeout = \"30s\"\nheader_read_timeout = \"30s\"",
-        "max_connections = 4",
+        |s| s.tls_handshake_timeout(LONG).header_read_timeout(LONG),
+        |l| l.max_connections(4),
     )
     .await;
     let mut flood = Vec::new();
@@ -267,8 +274,8 @@ async fn a_burst_of_idle_connections_never_leaves_more_than_max_connections_open
     let recorder = Recorder::start().await;
     let proxy = proxy_with(
         &recorder,
-        "tls_handshake_timeout = \"30s\"",
-        "max_connections = 4",
+        |s| s.tls_handshake_timeout(LONG),
+        |l| l.max_connections(4),
     )
     .await;
     let mut burst = Vec::new();
@@ -281,23 +288,32 @@ async fn a_burst_of_idle_connections_never_leaves_more_than_max_connections_open
         || async { (proxy.metric("hookwall_connections_total") == 40.0).then_some(()) },
     )
     .await;
-    // Give evicted connections time to close; a correct tracker settles at once.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut open = proxy.metric("hookwall_connections_open");
-    while open > 4.0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        open = proxy.metric("hookwall_connections_open");
-    }
-    // Count, from the client side, how many of the burst hookwall still holds open.
-    let mut still_open = 0;
-    for mut stream in burst {
-        still_open += usize::from(!closed_within(&mut stream, Duration::from_millis(50)).await);
-    }
+    let (open, still_open) = open_after_eviction(&proxy, burst, 4.0).await;
     assert!(
         open <= 4.0 && still_open <= 4,
         "max_connections = 4 but hookwall holds {open} open (clients see {still_open} open); evicted {}",
         proxy.metric("hookwall_connections_evicted_total")
     );
+}
+
+/// How many connections hookwall holds open once evicted ones had time to close (a correct
+/// tracker settles at once; at most 3 s), and how many of `streams` the client still sees
+/// open.
+async fn open_after_eviction<S>(proxy: &TestProxy, streams: Vec<S>, limit: f64) -> (f64, usize)
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut open = proxy.metric("hookwall_connections_open");
+    while open > limit && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        open = proxy.metric("hookwall_connections_open");
+    }
+    let mut still_open = 0;
+    for mut stream in streams {
+        still_open += usize::from(!closed_within(&mut stream, Duration::from_millis(50)).await);
+    }
+    (open, still_open)
 }
 
 /// Eviction must free the place of a connection that finished its TLS handshake but sent
@@ -307,8 +323,8 @@ async fn evicted_connections_past_the_tls_handshake_are_closed() {
     let recorder = Recorder::start().await;
     let proxy = proxy_with(
         &recorder,
-        "header_read_timeout = \"30s\"\nidle_timeout = \"30s\"",
-        "max_connections = 4",
+        |s| s.header_read_timeout(LONG).idle_timeout(LONG),
+        |l| l.max_connections(4),
     )
     .await;
     let pem = cert_pem(&proxy);
@@ -329,16 +345,7 @@ async fn evicted_connections_past_the_tls_handshake_are_closed() {
         .await
         .unwrap();
     assert_eq!(status, 200);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut open = proxy.metric("hookwall_connections_open");
-    while open > 4.0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        open = proxy.metric("hookwall_connections_open");
-    }
-    let mut still_open = 0;
-    for mut stream in idle {
-        still_open += usize::from(!closed_within(&mut stream, Duration::from_millis(50)).await);
-    }
+    let (open, still_open) = open_after_eviction(&proxy, idle, 4.0).await;
     assert!(
         open <= 4.0 && still_open <= 4,
         "max_connections = 4, yet {open} connections are open ({still_open} of the 12 idle ones); evicted {}",
@@ -349,7 +356,7 @@ async fn evicted_connections_past_the_tls_handshake_are_closed() {
 #[tokio::test]
 async fn fresh_tls_connection_without_a_request_is_closed_at_header_read_timeout() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "header_read_timeout = \"500ms\"", "").await;
+    let proxy = proxy_with(&recorder, |s| s.header_read_timeout(SHORT), |l| l).await;
     let started = Instant::now();
     let mut tls = tls_to(proxy.proxy_addr, &cert_pem(&proxy), Protocol::Http1)
         .await
@@ -365,7 +372,7 @@ async fn fresh_tls_connection_without_a_request_is_closed_at_header_read_timeout
 #[tokio::test]
 async fn http2_connection_that_never_sends_the_preface_is_closed_by_idle_timeout() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "idle_timeout = \"500ms\"", "").await;
+    let proxy = proxy_with(&recorder, |s| s.idle_timeout(SHORT), |l| l).await;
     let mut tls = tls_to(proxy.proxy_addr, &cert_pem(&proxy), Protocol::Http2)
         .await
         .unwrap();
@@ -379,7 +386,7 @@ async fn http2_connection_that_never_sends_the_preface_is_closed_by_idle_timeout
 #[tokio::test]
 async fn stalled_tls_handshake_is_closed_at_tls_handshake_timeout_and_counted() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "tls_handshake_timeout = \"500ms\"", "").await;
+    let proxy = proxy_with(&recorder, |s| s.tls_handshake_timeout(SHORT), |l| l).await;
     let started = Instant::now();
     let mut stalled = TcpStream::connect(proxy.proxy_addr).await.unwrap();
     assert!(
@@ -402,7 +409,7 @@ async fn stalled_tls_handshake_is_closed_at_tls_handshake_timeout_and_counted() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_connection_is_busy_a_newcomer_is_refused_and_counted() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "", "max_connections = 2").await;
+    let proxy = proxy_with(&recorder, |s| s, |l| l.max_connections(2)).await;
     let mut slow = Vec::new();
     for n in 0..2 {
         let request = proxy.visma_request(
@@ -449,7 +456,7 @@ async fn when_every_connection_is_busy_a_newcomer_is_refused_and_counted() {
 #[tokio::test]
 async fn oversized_header_block_is_431_over_http1_and_http2() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "", "max_header_bytes = 2048").await;
+    let proxy = proxy_with(&recorder, |s| s, |l| l.max_header_bytes(2048)).await;
     let big = "v".repeat(3000);
     let raw = format!(
         "POST {ROUTE} HTTP/1.1\r\nHost: localhost\r\nX-Big: {big}\r\nContent-Length: 0\r\n\r\n"
@@ -495,7 +502,7 @@ fn with_headers(proxy: &TestProxy, count: usize) -> Request<Full<Bytes>> {
 #[tokio::test]
 async fn too_many_headers_is_431_over_http1() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "", "max_headers = 20").await;
+    let proxy = proxy_with(&recorder, |s| s, |l| l.max_headers(20)).await;
     let (status, _, _) = proxy
         .send(Protocol::Http1, with_headers(&proxy, 30))
         .await
@@ -519,7 +526,7 @@ async fn too_many_headers_is_431_over_http1() {
 #[tokio::test]
 async fn too_many_headers_is_431_over_http2() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "", "max_headers = 20").await;
+    let proxy = proxy_with(&recorder, |s| s, |l| l.max_headers(20)).await;
     let (status, _, _) = proxy
         .send(Protocol::Http2, with_headers(&proxy, 30))
         .await
@@ -536,7 +543,7 @@ async fn too_many_headers_is_431_over_http2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_max_concurrent_streams_is_advertised_and_enforced() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "", "max_h2_streams = 2").await;
+    let proxy = proxy_with(&recorder, |s| s, |l| l.max_h2_streams(2)).await;
     let mut h2 = RawH2::connect(proxy.proxy_addr, &cert_pem(&proxy)).await;
     assert!(
         h2.read_until(Duration::from_secs(3), |f| f.kind == SETTINGS
@@ -583,7 +590,7 @@ async fn http2_max_concurrent_streams_is_advertised_and_enforced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http2_connection_gets_goaway_after_idle_timeout_but_a_busy_one_does_not() {
     let recorder = Recorder::start().await;
-    let proxy = proxy_with(&recorder, "idle_timeout = \"500ms\"", "").await;
+    let proxy = proxy_with(&recorder, |s| s.idle_timeout(SHORT), |l| l).await;
     let started = Instant::now();
     let mut idle = RawH2::connect(proxy.proxy_addr, &cert_pem(&proxy)).await;
     assert!(

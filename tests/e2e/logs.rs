@@ -32,11 +32,11 @@ async fn line_for(proxy: &BinaryProxy, id: &str) -> serde_json::Value {
 async fn json_request_lines_follow_the_request_id_and_never_show_secrets_signatures_or_bodies() {
     let recorder = Recorder::start().await;
     // Debug level, so the strictest log is the one checked; the format is left to `auto`.
-    let mut proxy = BinaryProxy::start(
-        "shutdown_delay = \"100ms\"",
-        &format!("[log]\nlevel = \"debug\"\n{}", visma_route(&recorder.url())),
-    )
-    .await;
+    let mut proxy = TestProxy::visma(&recorder.url())
+        .server(|s| s.shutdown_delay(Duration::from_millis(100)))
+        .log(|l| l.level("debug"))
+        .start_binary()
+        .await;
     let port = proxy.proxy_addr.port();
     let mut secrets_and_signatures = vec![
         SECRET_A.to_string(),

@@ -2,6 +2,7 @@
 //! module per area, sharing the harness in `common` (hookwall in-process on port 0, a real
 //! Python upstream, real clients) and the scenario builders beside it.
 
+mod builder;
 mod common;
 mod delivery;
 mod hardening;

@@ -3,8 +3,10 @@
 //! checked by what reaches the recording upstream, what the sender is answered and what the
 //! metrics count.
 
+use crate::builder::RouteSpec;
+use crate::common::TestProxy;
 use crate::common::{Protocol, SECRET_A, SECRET_B, visma_signature};
-use crate::delivery::{Route, Stage};
+use crate::delivery::Stage;
 use crate::official;
 use crate::official::{Headers, Library, Sign, unix_now};
 use http::StatusCode;
@@ -13,8 +15,9 @@ use std::time::Duration;
 const VISMA: &str = "/webhooks/visma";
 const BODY: &str = r#"{"event":"CustomerChanged","tenantId":"1234567","customerId":"c-42"}"#;
 /// The Visma Webhook Dispatcher's published source addresses.
-const VISMA_SOURCES: &str =
-    r#"allow_sources = ["18.202.121.26", "34.242.104.102", "54.220.26.45"]"#;
+const VISMA_SOURCES: [&str; 3] = ["18.202.121.26", "34.242.104.102", "54.220.26.45"];
+/// The usual duplicate window.
+const DAY: Duration = Duration::from_secs(24 * 3600);
 const STRIPE_SECRET: &str = "whsec_policy_tests_4hQ2nV8c";
 const STD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -25,12 +28,9 @@ fn visma(secret: &str, body: &str) -> Headers {
     )]
 }
 
-fn visma_route(settings: &str) -> Route<'_> {
-    Route {
-        path: VISMA,
-        settings,
-        secrets: &[SECRET_A, SECRET_B],
-    }
+/// The Visma route, verified with secrets A and B.
+fn visma_route() -> RouteSpec {
+    RouteSpec::new(VISMA, "visma").secrets([SECRET_A, SECRET_B])
 }
 
 /// Waits until the upstream has received `count` requests in all.
@@ -77,7 +77,7 @@ async fn assert_duplicate(stage: &Stage, route: &str, headers: &Headers, body: &
 
 #[tokio::test]
 async fn a_repeat_after_a_2xx_answer_is_200_duplicate_and_not_forwarded() {
-    let stage = Stage::start("", &[visma_route("scheme = \"visma\"\ndedupe = \"24h\"")]).await;
+    let stage = Stage::start_routes([visma_route().dedupe(DAY)]).await;
     let signed = visma(SECRET_A, BODY);
     stage
         .assert_forwarded(VISMA, &signed, BODY.as_bytes(), "first delivery")
@@ -104,7 +104,7 @@ async fn a_repeat_after_a_2xx_answer_is_200_duplicate_and_not_forwarded() {
 
 #[tokio::test]
 async fn a_repeat_while_the_first_is_still_being_forwarded_is_409() {
-    let stage = Stage::start("", &[visma_route("scheme = \"visma\"\ndedupe = \"24h\"")]).await;
+    let stage = Stage::start_routes([visma_route().dedupe(DAY)]).await;
     let signed = visma(SECRET_A, BODY);
     // The upstream holds the first delivery for 3 s; the repeat arrives meanwhile.
     let first = stage.deliver("/webhooks/visma?hw_delay=3", &signed, BODY.as_bytes());
@@ -130,7 +130,7 @@ async fn a_repeat_while_the_first_is_still_being_forwarded_is_409() {
 
 #[tokio::test]
 async fn a_repeat_after_a_failed_first_attempt_is_forwarded_again() {
-    let stage = Stage::start("", &[visma_route("scheme = \"visma\"\ndedupe = \"24h\"")]).await;
+    let stage = Stage::start_routes([visma_route().dedupe(DAY)]).await;
     let signed = visma(SECRET_A, BODY);
 
     let failed = stage
@@ -152,7 +152,7 @@ async fn a_repeat_after_a_failed_first_attempt_is_forwarded_again() {
 
 #[tokio::test]
 async fn a_repeat_after_the_dedupe_window_is_forwarded_again() {
-    let stage = Stage::start("", &[visma_route("scheme = \"visma\"\ndedupe = \"1s\"")]).await;
+    let stage = Stage::start_routes([visma_route().dedupe(Duration::from_secs(1))]).await;
     let signed = visma(SECRET_A, BODY);
     stage
         .assert_forwarded(VISMA, &signed, BODY.as_bytes(), "first")
@@ -178,13 +178,7 @@ async fn a_repeat_after_the_dedupe_window_is_forwarded_again() {
 
 #[tokio::test]
 async fn beyond_dedupe_max_entries_the_oldest_delivery_is_forgotten() {
-    let stage = Stage::start(
-        "",
-        &[visma_route(
-            "scheme = \"visma\"\ndedupe = \"24h\"\ndedupe_max_entries = 2",
-        )],
-    )
-    .await;
+    let stage = Stage::start_routes([visma_route().dedupe(DAY).dedupe_max_entries(2)]).await;
     let bodies = [r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#];
     for body in bodies {
         stage
@@ -217,7 +211,7 @@ async fn beyond_dedupe_max_entries_the_oldest_delivery_is_forgotten() {
 
 #[tokio::test]
 async fn without_dedupe_every_repeat_is_forwarded() {
-    let stage = Stage::start("", &[visma_route("scheme = \"visma\"")]).await;
+    let stage = Stage::start_routes([visma_route()]).await;
     let signed = visma(SECRET_A, BODY);
     for attempt in 1..=3 {
         stage
@@ -234,7 +228,7 @@ async fn without_dedupe_every_repeat_is_forwarded() {
 
 #[tokio::test]
 async fn a_visma_delivery_is_identified_by_its_signature() {
-    let stage = Stage::start("", &[visma_route("scheme = \"visma\"\ndedupe = \"24h\"")]).await;
+    let stage = Stage::start_routes([visma_route().dedupe(DAY)]).await;
     let other_body = r#"{"event":"CustomerChanged","tenantId":"1234567","customerId":"c-43"}"#;
     // The same body under the other configured secret is another signature: not a duplicate.
     for (secret, body) in [(SECRET_A, BODY), (SECRET_B, BODY), (SECRET_A, other_body)] {
@@ -273,14 +267,9 @@ async fn a_visma_delivery_is_identified_by_its_signature() {
 #[tokio::test]
 async fn a_standard_webhooks_delivery_is_identified_by_its_signed_id() {
     let route = "/webhooks/standard";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: route,
-            settings: "scheme = \"standard-webhooks\"\ndedupe = \"24h\"",
-            secrets: &[STD_SECRET],
-        }],
-    )
+    let stage = Stage::start_routes([RouteSpec::new(route, "standard-webhooks")
+        .secrets([STD_SECRET])
+        .dedupe(DAY)])
     .await;
     let now = unix_now();
     let [first, retry, other_id, forged]: [Headers; 4] = official::sign(
@@ -328,14 +317,9 @@ async fn a_stripe_replay_is_a_duplicate_but_a_re_signed_retry_is_not() {
     // Stripe signs no delivery id, so the identity is the signature: an exact replay is
     // caught; Stripe's own retry carries a new t= and so a new signature, and is forwarded.
     let route = "/webhooks/stripe";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: route,
-            settings: "scheme = \"stripe\"\ndedupe = \"24h\"",
-            secrets: &[STRIPE_SECRET],
-        }],
-    )
+    let stage = Stage::start_routes([RouteSpec::new(route, "stripe")
+        .secrets([STRIPE_SECRET])
+        .dedupe(DAY)])
     .await;
     let now = unix_now();
     let [first, retry]: [Headers; 2] = official::sign(
@@ -359,8 +343,7 @@ async fn a_stripe_replay_is_a_duplicate_but_a_re_signed_retry_is_not() {
 
 #[tokio::test]
 async fn a_source_outside_allow_sources_is_403_before_any_signature_check() {
-    let settings = format!("scheme = \"visma\"\n{VISMA_SOURCES}");
-    let stage = Stage::start("", &[visma_route(&settings)]).await;
+    let stage = Stage::start_routes([visma_route().allow_sources(VISMA_SOURCES)]).await;
     let signed = visma(SECRET_A, BODY);
     let json = stage
         .assert_refused(
@@ -401,13 +384,7 @@ async fn a_source_outside_allow_sources_is_403_before_any_signature_check() {
 
 #[tokio::test]
 async fn an_allowed_source_still_needs_a_valid_signature() {
-    let stage = Stage::start(
-        "",
-        &[visma_route(
-            "scheme = \"visma\"\nallow_sources = [\"127.0.0.0/8\", \"::1\"]",
-        )],
-    )
-    .await;
+    let stage = Stage::start_routes([visma_route().allow_sources(["127.0.0.0/8", "::1"])]).await;
     stage
         .assert_forwarded(VISMA, &visma(SECRET_A, BODY), BODY.as_bytes(), "allowed")
         .await;
@@ -425,10 +402,10 @@ async fn an_allowed_source_still_needs_a_valid_signature() {
 
 #[tokio::test]
 async fn behind_trusted_proxies_the_client_is_the_rightmost_untrusted_forwarded_address() {
-    let settings = format!("scheme = \"visma\"\n{VISMA_SOURCES}");
-    let stage = Stage::start(
-        r#"trusted_proxies = ["127.0.0.1/32", "10.0.0.0/8"]"#,
-        &[visma_route(&settings)],
+    let stage = Stage::start_with(
+        TestProxy::builder()
+            .server(|s| s.trusted_proxies(["127.0.0.1/32", "10.0.0.0/8"]))
+            .route(visma_route().allow_sources(VISMA_SOURCES)),
     )
     .await;
     let signed = visma(SECRET_A, BODY);
@@ -487,9 +464,10 @@ async fn an_unreadable_forwarded_for_line_is_not_skipped_to_reach_an_allowed_add
     // line makes that line "été, 203.0.113.7". The real client, 203.0.113.7, is not allowed;
     // the line holding it cannot be read, so everything left of it is unverifiable and the
     // client must fall back to the peer (deny by default), never to the sender's own line.
-    let stage = Stage::start(
-        r#"trusted_proxies = ["127.0.0.1/32"]"#,
-        &[visma_route(&format!("scheme = \"visma\"\n{VISMA_SOURCES}"))],
+    let stage = Stage::start_with(
+        TestProxy::builder()
+            .server(|s| s.trusted_proxies(["127.0.0.1/32"]))
+            .route(visma_route().allow_sources(VISMA_SOURCES)),
     )
     .await;
     for protocol in [Protocol::Http1, Protocol::Http2] {
@@ -517,16 +495,14 @@ async fn an_unreadable_forwarded_for_line_is_not_skipped_to_reach_an_allowed_add
 
 #[tokio::test]
 async fn server_allow_sources_apply_to_routes_without_their_own_list() {
-    let stage = Stage::start(
-        r#"allow_sources = ["18.202.121.26", "34.242.104.102", "54.220.26.45"]"#,
-        &[
-            visma_route("scheme = \"visma\""),
-            Route {
-                path: "/webhooks/internal",
-                settings: "scheme = \"visma\"\nallow_sources = [\"127.0.0.1\"]",
-                secrets: &[SECRET_A],
-            },
-        ],
+    let internal = RouteSpec::new("/webhooks/internal", "visma")
+        .allow_sources(["127.0.0.1"])
+        .secrets([SECRET_A]);
+    let stage = Stage::start_with(
+        TestProxy::builder()
+            .server(|s| s.allow_sources(VISMA_SOURCES))
+            .route(visma_route())
+            .route(internal),
     )
     .await;
     let signed = visma(SECRET_A, BODY);
@@ -593,7 +569,7 @@ async fn assert_shadow_forwarded(
 
 #[tokio::test]
 async fn shadow_mode_forwards_forgeries_and_counts_each_verdict() {
-    let stage = Stage::start("", &[visma_route("scheme = \"visma\"\nmode = \"shadow\"")]).await;
+    let stage = Stage::start_routes([visma_route().mode("shadow")]).await;
     assert_shadow_forwarded(&stage, VISMA, &visma("guess", BODY), BODY, "bad_signature").await;
     assert_shadow_forwarded(&stage, VISMA, &vec![], BODY, "missing_signature").await;
     let not_base64 = vec![(
@@ -619,14 +595,9 @@ async fn shadow_mode_forwards_forgeries_and_counts_each_verdict() {
 #[tokio::test]
 async fn shadow_mode_counts_stale_timestamps_and_still_forwards() {
     let route = "/webhooks/stripe";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: route,
-            settings: "scheme = \"stripe\"\nmode = \"shadow\"",
-            secrets: &[STRIPE_SECRET],
-        }],
-    )
+    let stage = Stage::start_routes([RouteSpec::new(route, "stripe")
+        .secrets([STRIPE_SECRET])
+        .mode("shadow")])
     .await;
     let now = unix_now();
     let [stale, future, genuine]: [Headers; 3] = official::sign(

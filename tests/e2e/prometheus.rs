@@ -207,12 +207,7 @@ fn percent_encode(text: &str) -> String {
 }
 
 async fn tls_proxy(recorder: &Recorder) -> TestProxy {
-    TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &visma_route(&recorder.url()),
-    })
-    .await
+    TestProxy::visma(&recorder.url()).start().await
 }
 
 /// Sends a Visma delivery, signed correctly unless `signature` is given ("" is an empty

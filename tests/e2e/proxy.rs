@@ -6,6 +6,7 @@ use crate::common::*;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
+use std::time::Duration;
 
 /// A body that is not UTF-8 and not JSON: forwarding must not care.
 fn binary_body() -> Vec<u8> {
@@ -15,12 +16,7 @@ fn binary_body() -> Vec<u8> {
 }
 
 async fn tls_proxy(recorder: &Recorder) -> TestProxy {
-    TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &visma_route(&recorder.url()),
-    })
-    .await
+    TestProxy::visma(&recorder.url()).start().await
 }
 
 #[tokio::test]
@@ -335,18 +331,40 @@ async fn unknown_paths_are_404_and_never_forwarded() {
     }
 }
 
+/// POSTs `body_file` to the Visma route with curl, with `options` and the `signature` header
+/// line and without `Expect: 100-continue`; stdout is the status curl saw.
+async fn curl_post_file(
+    proxy: &TestProxy,
+    options: &[&str],
+    signature: &str,
+    body_file: &std::path::Path,
+) -> std::process::Output {
+    let data = format!("@{}", body_file.display());
+    let url = proxy.url("/webhooks/visma");
+    let mut args = options.to_vec();
+    args.extend([
+        "-H",
+        "Expect:",
+        "-H",
+        signature,
+        "--data-binary",
+        &data,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    proxy.curl(&args).await
+}
+
 #[tokio::test]
 async fn oversized_bodies_are_413_by_length_and_by_counted_stream() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &format!(
-            "{}\n[limits]\nmax_body_bytes = 1000\n",
-            visma_route(&recorder.url())
-        ),
-    })
-    .await;
+    let proxy = TestProxy::visma(&recorder.url())
+        .limits(|l| l.max_body_bytes(1000))
+        .start()
+        .await;
     let big = vec![b'x'; 1001];
     let request = proxy.visma_request("/webhooks/visma", &big, None);
     let (status, headers, _) = proxy.send(Protocol::Http1, request).await.unwrap();
@@ -361,25 +379,14 @@ async fn oversized_bodies_are_413_by_length_and_by_counted_stream() {
     // Chunked, so only counting the streamed bytes can catch it; curl keeps sending.
     let body_file = proxy.dir().join("big.bin");
     std::fs::write(&body_file, vec![b'y'; 200_000]).unwrap();
-    let data = format!("@{}", body_file.display());
-    let output = proxy
-        .curl(&[
-            "--http1.1",
-            "-H",
-            "Transfer-Encoding: chunked",
-            "-H",
-            "Expect:",
-            "-H",
-            &format!("x-vwd-signature-v1: {}", visma_signature(SECRET_A, b"")),
-            "--data-binary",
-            &data,
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &proxy.url("/webhooks/visma"),
-        ])
-        .await;
+    let signature = format!("x-vwd-signature-v1: {}", visma_signature(SECRET_A, b""));
+    let output = curl_post_file(
+        &proxy,
+        &["--http1.1", "-H", "Transfer-Encoding: chunked"],
+        &signature,
+        &body_file,
+    )
+    .await;
     assert_eq!(String::from_utf8_lossy(&output.stdout), "413", "{output:?}");
     assert_eq!(
         proxy.requests_total("/webhooks/visma", "body_too_large"),
@@ -391,37 +398,17 @@ async fn oversized_bodies_are_413_by_length_and_by_counted_stream() {
 #[tokio::test]
 async fn a_sender_still_writing_a_huge_body_reads_the_413() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &format!(
-            "{}\n[limits]\nmax_body_bytes = 1024\n",
-            visma_route(&recorder.url())
-        ),
-    })
-    .await;
+    let proxy = TestProxy::visma(&recorder.url())
+        .limits(|l| l.max_body_bytes(1024))
+        .start()
+        .await;
     // 8 MiB with Content-Length and no Expect: curl writes the body while hookwall has
     // already answered; without a lingering close the reset would lose the 413.
     let body_file = proxy.dir().join("huge.bin");
     std::fs::write(&body_file, vec![b'z'; 8 * 1024 * 1024]).unwrap();
-    let data = format!("@{}", body_file.display());
+    let signature = "x-vwd-signature-v1: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     for version in ["--http1.1", "--http2"] {
-        let output = proxy
-            .curl(&[
-                version,
-                "-H",
-                "Expect:",
-                "-H",
-                "x-vwd-signature-v1: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                "--data-binary",
-                &data,
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                &proxy.url("/webhooks/visma"),
-            ])
-            .await;
+        let output = curl_post_file(&proxy, &[version], signature, &body_file).await;
         assert_eq!(
             String::from_utf8_lossy(&output.stdout),
             "413",
@@ -437,12 +424,9 @@ async fn dead_upstream_is_502_and_slow_upstream_is_504() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_addr = dead.local_addr().unwrap();
     drop(dead);
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &visma_route(&format!("http://{dead_addr}")),
-    })
-    .await;
+    let proxy = TestProxy::visma(&format!("http://{dead_addr}"))
+        .start()
+        .await;
     let request = proxy.visma_request("/webhooks/visma", b"{}", None);
     let (status, _, body) = proxy.send(Protocol::Http1, request).await.unwrap();
     assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
@@ -452,15 +436,10 @@ async fn dead_upstream_is_502_and_slow_upstream_is_504() {
     );
 
     let recorder = Recorder::start().await;
-    let slow = TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &visma_route(&recorder.url()).replace(
-            &format!("url = \"{}\"", recorder.url()),
-            &format!("url = \"{}\"\ntimeout = \"300ms\"", recorder.url()),
-        ),
-    })
-    .await;
+    let slow = TestProxy::visma(&recorder.url())
+        .upstream_with(|u| u.timeout(Duration::from_millis(300)))
+        .start()
+        .await;
     let request = slow.visma_request("/webhooks/visma?hw_delay=2", b"{}", None);
     let started = std::time::Instant::now();
     let (status, _, _) = slow.send(Protocol::Http1, request).await.unwrap();
@@ -526,15 +505,11 @@ async fn both_rotated_secrets_verify() {
 #[tokio::test]
 async fn admin_endpoints_answer_and_metrics_use_route_names() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &visma_route(&recorder.url()).replace(
-            "scheme = \"visma\"",
-            "scheme = \"visma\"\nname = \"visma-customers\"",
-        ),
-    })
-    .await;
+    let proxy = TestProxy::builder()
+        .upstream(&recorder.url())
+        .route(RouteSpec::visma("/webhooks/visma").name("visma-customers"))
+        .start()
+        .await;
     let request = proxy.visma_request("/webhooks/visma", b"{}", None);
     proxy.send(Protocol::Http1, request).await.unwrap();
 

@@ -2,7 +2,8 @@
 //! on one real Redis (plain, ACL, TLS, Sentinel, Cluster), restarts, and Redis failing —
 //! killed, paused — under traffic.
 
-use crate::common::{Protocol, Recorder, Setup, TestProxy, metric_value};
+use crate::builder::{Dedupe, ProxyBuilder, RouteSpec};
+use crate::common::{Protocol, Recorder, TestProxy, metric_value};
 use crate::hardening::{eventually, metric_or_zero};
 use crate::redis_servers::{RedisServer, start_cluster};
 use http::StatusCode;
@@ -11,41 +12,57 @@ use std::time::{Duration, Instant};
 const ROUTE: &str = "/webhooks/visma";
 /// For tests about sharing, not about timeouts: a loaded CI machine may take longer than the
 /// 250 ms default for a command now and then.
-const RELAXED: &str = "timeout = \"2s\"";
+const RELAXED: Duration = Duration::from_secs(2);
 
-/// hookwall's config with a deduplicating Visma route and `dedupe` as the `[dedupe]` table.
-fn config(upstream: &str, dedupe: &str) -> String {
-    format!(
-        r#"
-[upstream]
-url = "{upstream}"
-timeout = "5s"
-[dedupe]
-{dedupe}
-[[route]]
-path = "{ROUTE}"
-scheme = "visma"
-secrets = [{{ file = "@DIR/secret-a" }}]
-dedupe = "1h"
-"#
-    )
+/// `[dedupe]` on the Redis at `url`, with the relaxed timeout.
+fn redis_at(url: &str) -> Dedupe {
+    Dedupe::default()
+        .store("redis")
+        .redis_url(url)
+        .timeout(RELAXED)
 }
 
-async fn hookwall(upstream: &str, dedupe: &str) -> TestProxy {
-    TestProxy::start(Setup {
-        tls: false,
-        server: "shutdown_delay = \"0s\"\nshutdown_grace = \"1s\"",
-        rest: &config(upstream, dedupe),
-    })
-    .await
+/// hookwall's config with a deduplicating Visma route and `dedupe` as the `[dedupe]` table.
+fn config(upstream: &str, dedupe: &Dedupe) -> ProxyBuilder {
+    let route = RouteSpec::new(ROUTE, "visma")
+        .secret_files(["secret-a"])
+        .dedupe(Duration::from_secs(3600));
+    TestProxy::builder()
+        .plain()
+        .server(|s| {
+            s.shutdown_delay(Duration::ZERO)
+                .shutdown_grace(Duration::from_secs(1))
+        })
+        .upstream(upstream)
+        .upstream_with(|u| u.timeout(Duration::from_secs(5)))
+        .dedupe(|_| dedupe.clone())
+        .route(route)
+}
+
+async fn hookwall(upstream: &str, dedupe: &Dedupe) -> TestProxy {
+    config(upstream, dedupe).start().await
 }
 
 /// A hookwall whose Redis store has answered its first health check, so a slow first
 /// connect (TLS on a loaded CI machine) does not count against the test's first delivery.
-async fn hookwall_up(upstream: &str, dedupe: &str) -> TestProxy {
+async fn hookwall_up(upstream: &str, dedupe: &Dedupe) -> TestProxy {
     let proxy = hookwall(upstream, dedupe).await;
     wait_store_up(&proxy, 1.0).await;
     proxy
+}
+
+/// A Redis (in a directory that lives as long as it), the recording app, and two hookwalls
+/// sharing that Redis at `redis.url()` + `database` ("" or "/0").
+async fn two_on_one_redis(
+    database: &str,
+) -> (tempfile::TempDir, RedisServer, Recorder, [TestProxy; 2]) {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(dir.path(), &[]).await;
+    let recorder = Recorder::start().await;
+    let dedupe = redis_at(&format!("{}{database}", redis.url()));
+    let a = hookwall_up(&recorder.url(), &dedupe).await;
+    let b = hookwall_up(&recorder.url(), &dedupe).await;
+    (dir, redis, recorder, [a, b])
 }
 
 /// Posts a signed delivery of `body` (the signature is its identity) to `path_and_query`.
@@ -80,15 +97,7 @@ async fn wait_store_up(proxy: &TestProxy, up: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_on_another_hookwall_is_a_duplicate_and_the_app_sees_it_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path(), &[]).await;
-    let recorder = Recorder::start().await;
-    let dedupe = format!(
-        "store = \"redis\"\nredis_url = \"{}/0\"\n{RELAXED}",
-        redis.url()
-    );
-    let a = hookwall_up(&recorder.url(), &dedupe).await;
-    let b = hookwall_up(&recorder.url(), &dedupe).await;
+    let (_dir, redis, recorder, [a, b]) = two_on_one_redis("/0").await;
 
     let body = br#"{"event":"invoice.created","id":"retry-elsewhere"}"#;
     assert_eq!(deliver(&a, ROUTE, body).await, (StatusCode::OK, false));
@@ -115,15 +124,7 @@ async fn retry_on_another_hookwall_is_a_duplicate_and_the_app_sees_it_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_delivery_on_two_hookwalls_at_once_is_forwarded_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path(), &[]).await;
-    let recorder = Recorder::start().await;
-    let dedupe = format!(
-        "store = \"redis\"\nredis_url = \"{}\"\n{RELAXED}",
-        redis.url()
-    );
-    let a = hookwall_up(&recorder.url(), &dedupe).await;
-    let b = hookwall_up(&recorder.url(), &dedupe).await;
+    let (_dir, _redis, recorder, [a, b]) = two_on_one_redis("").await;
 
     // The app takes a second, so both requests overlap whichever claims first.
     let body = br#"{"id":"at-once"}"#;
@@ -143,15 +144,7 @@ async fn the_same_delivery_on_two_hookwalls_at_once_is_forwarded_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_attempt_releases_the_claim_so_the_retry_is_forwarded() {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = RedisServer::start(dir.path(), &[]).await;
-    let recorder = Recorder::start().await;
-    let dedupe = format!(
-        "store = \"redis\"\nredis_url = \"{}\"\n{RELAXED}",
-        redis.url()
-    );
-    let a = hookwall_up(&recorder.url(), &dedupe).await;
-    let b = hookwall_up(&recorder.url(), &dedupe).await;
+    let (_dir, redis, recorder, [a, b]) = two_on_one_redis("").await;
 
     let body = br#"{"id":"app-said-500"}"#;
     let (status, _) = deliver(&a, &format!("{ROUTE}?hw_status=500"), body).await;
@@ -172,10 +165,7 @@ async fn a_restarted_hookwall_still_remembers() {
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start(dir.path(), &[]).await;
     let recorder = Recorder::start().await;
-    let dedupe = format!(
-        "store = \"redis\"\nredis_url = \"{}\"\n{RELAXED}",
-        redis.url()
-    );
+    let dedupe = redis_at(&redis.url());
     let mut first = hookwall_up(&recorder.url(), &dedupe).await;
     let body = br#"{"id":"across-restart"}"#;
     assert_eq!(deliver(&first, ROUTE, body).await, (StatusCode::OK, false));
@@ -222,10 +212,8 @@ async fn password_and_acl_user_from_a_file() {
     let password_file = dir.path().join("redis-password");
     std::fs::write(&password_file, "hook-pass\n").unwrap();
     let port = redis.port;
-    let dedupe = format!(
-        "store = \"redis\"\nredis_url = \"redis://hookwall@127.0.0.1:{port}\"\nredis_password = {{ file = \"{}\" }}\n{RELAXED}",
-        password_file.display()
-    );
+    let dedupe =
+        redis_at(&format!("redis://hookwall@127.0.0.1:{port}")).redis_password_file(&password_file);
     let a = hookwall_up(&recorder.url(), &dedupe).await;
     let b = hookwall_up(&recorder.url(), &dedupe).await;
     let body = br#"{"id":"acl"}"#;
@@ -258,12 +246,8 @@ async fn tls_to_redis_own_tls_port() {
     let redis = RedisServer::start_tls(dir.path()).await;
     let recorder = Recorder::start().await;
     let ca_file = &redis.tls.as_ref().unwrap().ca_file;
-    let dedupe = format!(
-        "store = \"redis\"\nredis_url = \"{}\"\nredis_ca_file = \"{}\"\n{RELAXED}",
-        redis.url(),
-        ca_file.display()
-    );
-    assert!(dedupe.contains("rediss://"));
+    assert!(redis.url().starts_with("rediss://"));
+    let dedupe = redis_at(&redis.url()).redis_ca_file(ca_file);
     let a = hookwall_up(&recorder.url(), &dedupe).await;
     let b = hookwall_up(&recorder.url(), &dedupe).await;
     let body = br#"{"id":"over-tls"}"#;
@@ -272,11 +256,8 @@ async fn tls_to_redis_own_tls_port() {
     assert_eq!(redis.keys().await.len(), 1);
 
     // Without the CA, the server's certificate is not trusted: no store, still forwarding.
-    let untrusted = hookwall(
-        &recorder.url(),
-        &format!("store = \"redis\"\nredis_url = \"{}\"", redis.url()),
-    )
-    .await;
+    let without_ca = Dedupe::default().store("redis").redis_url(&redis.url());
+    let untrusted = hookwall(&recorder.url(), &without_ca).await;
     let other = br#"{"id":"untrusted-ca"}"#;
     assert_eq!(
         deliver(&untrusted, ROUTE, other).await,
@@ -291,12 +272,12 @@ async fn redis_killed_under_load_follows_on_error_and_recovers() {
     let mut redis = RedisServer::start(dir.path(), &[]).await;
     let recorder = Recorder::start().await;
     let timeout = Duration::from_secs(1);
-    let base = format!(
-        "store = \"redis\"\nredis_url = \"{}\"\ntimeout = \"1s\"",
-        redis.url()
-    );
-    let refusing = hookwall_up(&recorder.url(), &format!("{base}\non_error = \"refuse\"")).await;
-    let forwarding = hookwall_up(&recorder.url(), &format!("{base}\non_error = \"forward\"")).await;
+    let base = Dedupe::default()
+        .store("redis")
+        .redis_url(&redis.url())
+        .timeout(timeout);
+    let refusing = hookwall_up(&recorder.url(), &base.clone().on_error("refuse")).await;
+    let forwarding = hookwall_up(&recorder.url(), &base.on_error("forward")).await;
 
     // Bounded load: 3 rounds of 20 deliveries to each; Redis dies before the second.
     let mut slowest = Duration::ZERO;
@@ -361,10 +342,11 @@ async fn paused_redis_costs_at_most_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start(dir.path(), &[]).await;
     let recorder = Recorder::start().await;
-    let dedupe = format!(
-        "store = \"redis\"\nredis_url = \"{}\"\ntimeout = \"500ms\"\non_error = \"forward\"",
-        redis.url()
-    );
+    let dedupe = Dedupe::default()
+        .store("redis")
+        .redis_url(&redis.url())
+        .timeout(Duration::from_millis(500))
+        .on_error("forward");
     let a = hookwall_up(&recorder.url(), &dedupe).await;
     assert_eq!(
         deliver(&a, ROUTE, b"{\"warm\":1}").await,
@@ -391,19 +373,11 @@ async fn store_settings_change_on_reload() {
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start(dir.path(), &[]).await;
     let recorder = Recorder::start().await;
-    let a = hookwall(&recorder.url(), "store = \"memory\"").await;
-    let dedupe = format!(
-        "store = \"redis\"\nredis_url = \"{}\"\n{RELAXED}",
-        redis.url()
-    );
+    let a = hookwall(&recorder.url(), &Dedupe::default().store("memory")).await;
+    let dedupe = redis_at(&redis.url());
     let b = hookwall_up(&recorder.url(), &dedupe).await;
 
-    let config = std::fs::read_to_string(&a.config_path).unwrap();
-    std::fs::write(
-        &a.config_path,
-        config.replace("store = \"memory\"", &dedupe),
-    )
-    .unwrap();
+    config(&recorder.url(), &dedupe).write_over(&a.config_path);
     a.running().reload().await;
     let body = br#"{"id":"after-reload"}"#;
     eventually(
@@ -449,10 +423,10 @@ async fn sentinel_failover_keeps_deliveries_and_retries_apart() {
     .await;
 
     let recorder = Recorder::start().await;
-    let dedupe = format!(
-        "store = \"redis\"\nredis_sentinels = [\"{}\"]\nredis_sentinel_master = \"mymaster\"",
-        sentinel.url()
-    );
+    let dedupe = Dedupe::default()
+        .store("redis")
+        .redis_sentinels([sentinel.url()])
+        .redis_sentinel_master("mymaster");
     let a = hookwall_up(&recorder.url(), &dedupe).await;
     let b = hookwall_up(&recorder.url(), &dedupe).await;
     let before = br#"{"id":"before-failover"}"#;
@@ -525,8 +499,7 @@ async fn three_master_cluster_shares_deliveries_across_hookwalls() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = start_cluster(dir.path()).await;
     let recorder = Recorder::start().await;
-    let seeds =
-        |node: &RedisServer| format!("store = \"redis\"\nredis_cluster = [\"{}\"]", node.url());
+    let seeds = |node: &RedisServer| Dedupe::default().store("redis").redis_cluster([node.url()]);
     let a = hookwall_up(&recorder.url(), &seeds(&nodes[0])).await;
     let b = hookwall_up(&recorder.url(), &seeds(&nodes[1])).await;
 

@@ -10,9 +10,9 @@ use hyper_util::rt::TokioIo;
 use std::path::Path;
 use std::time::Duration;
 
-const POLL_FAST: &str = "reload_interval = \"200ms\"";
+const POLL_FAST: Duration = Duration::from_millis(200);
 /// So that only an explicit reload (SIGHUP, `Running::reload`) can apply a change.
-const POLL_NEVER: &str = "reload_interval = \"1h\"";
+const POLL_NEVER: Duration = Duration::from_secs(3600);
 const ROUTE: &str = "/webhooks/visma";
 /// How long a reload may take to show (the poll interval is 200 ms).
 const RELOAD_WAIT: Duration = Duration::from_secs(5);
@@ -51,6 +51,21 @@ async fn wait_for_status(proxy: &TestProxy, path: &str, secret: &str, expected: 
     .await;
 }
 
+/// The usual Visma route, with the config file and secrets polled every `interval`.
+fn polled(recorder: &Recorder, interval: Duration) -> ProxyBuilder {
+    TestProxy::visma(&recorder.url()).server(|s| s.reload_interval(interval))
+}
+
+/// Waits until new handshakes (trusting `roots`) get `cert`, then checks that the expiry
+/// metric shows it.
+async fn wait_until_served(proxy: &TestProxy, roots: &str, cert: &DatedCert, what: &str) {
+    eventually(&format!("{what} to be served"), RELOAD_WAIT, || async {
+        (served_cert(proxy.proxy_addr, roots).await.ok()? == cert.der).then_some(())
+    })
+    .await;
+    assert_eq!(cert_expiry(proxy), cert.not_after as f64);
+}
+
 /// rcgen's default `notAfter`, which `common::test_cert` uses: 4096-01-01.
 fn default_test_cert_expiry() -> f64 {
     (unix_days(4096, 1, 1) * 86_400) as f64
@@ -59,12 +74,7 @@ fn default_test_cert_expiry() -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaced_certificate_reaches_new_handshakes_while_open_connections_keep_working() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: POLL_FAST,
-        rest: &visma_route(&recorder.url()),
-    })
-    .await;
+    let proxy = polled(&recorder, POLL_FAST).start().await;
     let old_pem = proxy.cert.as_ref().unwrap().cert_pem.clone();
     let new = dated_cert(2031, 3, 17);
     let both_roots = format!("{old_pem}{}", new.cert_pem);
@@ -89,16 +99,8 @@ async fn replaced_certificate_reaches_new_handshakes_while_open_connections_keep
 
     replace_file(&proxy.dir().join("tls.key"), &new.key_pem);
     replace_file(&proxy.cert_file(), &new.cert_pem);
-    eventually(
-        "new handshakes to get the new certificate",
-        RELOAD_WAIT,
-        || async {
-            (served_cert(proxy.proxy_addr, &both_roots).await.ok()? == new.der).then_some(())
-        },
-    )
-    .await;
+    wait_until_served(&proxy, &both_roots, &new, "the new certificate").await;
     assert!(reloads(&proxy, "tls", "success") >= 1.0);
-    assert_eq!(cert_expiry(&proxy), new.not_after as f64);
 
     // The connection made before the reload still works, on its old certificate.
     open.ready().await.unwrap();
@@ -141,16 +143,10 @@ async fn kubernetes_style_symlink_swap_reloads_the_certificate() {
     std::os::unix::fs::symlink("..data/tls.crt", m.join("tls.crt")).unwrap();
     std::os::unix::fs::symlink("..data/tls.key", m.join("tls.key")).unwrap();
 
-    let server = format!(
-        "{POLL_FAST}\n[server.tls]\ncert_file = \"{0}/tls.crt\"\nkey_file = \"{0}/tls.key\"\n",
-        m.display()
-    );
-    let proxy = TestProxy::start(Setup {
-        tls: false,
-        server: &server,
-        rest: &visma_route(&recorder.url()),
-    })
-    .await;
+    let proxy = polled(&recorder, POLL_FAST)
+        .tls_files(&m.join("tls.crt"), &m.join("tls.key"))
+        .start()
+        .await;
     let roots = format!("{}{}", first.cert_pem, second.cert_pem);
     assert_eq!(
         served_cert(proxy.proxy_addr, &roots).await.unwrap(),
@@ -163,15 +159,7 @@ async fn kubernetes_style_symlink_swap_reloads_the_certificate() {
     std::fs::rename(m.join("..data_tmp"), m.join("..data")).unwrap();
     std::fs::remove_dir_all(m.join("..2030_01_01")).unwrap();
 
-    eventually(
-        "the swapped certificate to be served",
-        RELOAD_WAIT,
-        || async {
-            (served_cert(proxy.proxy_addr, &roots).await.ok()? == second.der).then_some(())
-        },
-    )
-    .await;
-    assert_eq!(cert_expiry(&proxy), second.not_after as f64);
+    wait_until_served(&proxy, &roots, &second, "the swapped certificate").await;
     assert_eq!(reloads(&proxy, "tls", "failure"), 0.0);
     let tls = tls_to(proxy.proxy_addr, &second.cert_pem, Protocol::Http1)
         .await
@@ -185,12 +173,7 @@ async fn kubernetes_style_symlink_swap_reloads_the_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_or_mismatched_pair_keeps_the_last_good_certificate_and_counts_failures() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: POLL_FAST,
-        rest: &visma_route(&recorder.url()),
-    })
-    .await;
+    let proxy = polled(&recorder, POLL_FAST).start().await;
     let good_pem = proxy.cert.as_ref().unwrap().cert_pem.clone();
     let other = dated_cert(2033, 7, 1);
     let roots = format!("{good_pem}{}", other.cert_pem);
@@ -228,23 +211,14 @@ async fn broken_or_mismatched_pair_keeps_the_last_good_certificate_and_counts_fa
 
     // Completing the pair recovers.
     replace_file(&proxy.dir().join("tls.key"), &other.key_pem);
-    eventually("the completed pair to be served", RELOAD_WAIT, || async {
-        (served_cert(proxy.proxy_addr, &roots).await.ok()? == other.der).then_some(())
-    })
-    .await;
+    wait_until_served(&proxy, &roots, &other, "the completed pair").await;
     assert_eq!(reloads(&proxy, "tls", "success"), 1.0);
-    assert_eq!(cert_expiry(&proxy), other.not_after as f64);
 }
 
 #[tokio::test]
 async fn rotated_secret_file_takes_effect_without_restart_and_an_empty_one_is_refused() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: POLL_FAST,
-        rest: &visma_route(&recorder.url()),
-    })
-    .await;
+    let proxy = polled(&recorder, POLL_FAST).start().await;
     assert_eq!(status_signed_with(&proxy, ROUTE, SECRET_A).await, 200);
     assert_eq!(
         status_signed_with(&proxy, ROUTE, "visma-secret-c").await,
@@ -278,36 +252,24 @@ async fn rotated_secret_file_takes_effect_without_restart_and_an_empty_one_is_re
 #[tokio::test]
 async fn key_rotation_adds_the_new_secret_then_removes_the_old_without_restart() {
     let recorder = Recorder::start().await;
-    let route = |secrets: &str| {
-        format!(
-            "[upstream]\nurl = \"{}\"\n[[route]]\npath = \"{ROUTE}\"\nscheme = \"visma\"\nsecrets = [{secrets}]\n",
-            recorder.url()
-        )
+    let with_secrets = |files: &[&str]| {
+        TestProxy::builder()
+            .server(|s| s.reload_interval(POLL_FAST))
+            .upstream(&recorder.url())
+            .route(RouteSpec::new(ROUTE, "visma").secret_files(files.iter().copied()))
     };
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: POLL_FAST,
-        rest: &route("{ file = \"@DIR/secret-a\" }"),
-    })
-    .await;
-    let dir = proxy.dir().display().to_string();
+    let proxy = with_secrets(&["secret-a"]).start().await;
     let new_secret = "visma-secret-new";
     std::fs::write(proxy.dir().join("secret-new"), new_secret).unwrap();
     assert_eq!(status_signed_with(&proxy, ROUTE, new_secret).await, 401);
-    let config = std::fs::read_to_string(&proxy.config_path).unwrap();
-    let only_old = format!("secrets = [{{ file = \"{dir}/secret-a\" }}]");
-    assert!(config.contains(&only_old), "{config}");
 
     // 1. Add the new secret next to the old one.
-    let both =
-        format!("secrets = [{{ file = \"{dir}/secret-a\" }}, {{ file = \"{dir}/secret-new\" }}]");
-    replace_file(&proxy.config_path, config.replace(&only_old, &both));
+    with_secrets(&["secret-a", "secret-new"]).write_over(&proxy.config_path);
     wait_for_status(&proxy, ROUTE, new_secret, 200, "the added secret to verify").await;
     assert_eq!(status_signed_with(&proxy, ROUTE, SECRET_A).await, 200);
 
     // 2. Once every sender signs with the new one, remove the old.
-    let only_new = format!("secrets = [{{ file = \"{dir}/secret-new\" }}]");
-    replace_file(&proxy.config_path, config.replace(&only_old, &only_new));
+    with_secrets(&["secret-new"]).write_over(&proxy.config_path);
     wait_for_status(
         &proxy,
         ROUTE,
@@ -324,28 +286,18 @@ async fn key_rotation_adds_the_new_secret_then_removes_the_old_without_restart()
     assert_eq!(status_signed_with(&proxy, ROUTE, new_secret).await, 401);
 }
 
-/// The config with a second route, verified with secret B.
-fn with_second_route(config: &str, dir: &Path) -> String {
-    format!(
-        "{config}\n[[route]]\npath = \"/webhooks/second\"\nscheme = \"visma\"\nsecrets = [{{ file = \"{}\" }}]\n",
-        dir.join("secret-b").display()
-    )
+/// `config` with a second route, verified with secret B (or the file `secret_file`).
+fn with_second_route(config: ProxyBuilder, secret_file: &str) -> ProxyBuilder {
+    config.route(RouteSpec::new("/webhooks/second", "visma").secret_files([secret_file]))
 }
 
 #[tokio::test]
 async fn running_reload_applies_a_changed_config_and_keeps_the_old_one_when_broken() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: POLL_NEVER,
-        rest: &visma_route(&recorder.url()),
-    })
-    .await;
+    let config = polled(&recorder, POLL_NEVER);
+    let proxy = config.clone().start().await;
     let original = std::fs::read_to_string(&proxy.config_path).unwrap();
-    replace_file(
-        &proxy.config_path,
-        with_second_route(&original, proxy.dir()),
-    );
+    with_second_route(config.clone(), "secret-b").write_over(&proxy.config_path);
     // Not applied before a reload is asked for.
     assert_eq!(
         status_signed_with(&proxy, "/webhooks/second", SECRET_B).await,
@@ -356,10 +308,13 @@ async fn running_reload_applies_a_changed_config_and_keeps_the_old_one_when_brok
     assert_eq!(reloads(&proxy, "config", "success"), 1.0);
 
     // A config that does not parse, then one that parses but names a missing secret file.
-    let secret_a = proxy.dir().join("secret-a").display().to_string();
+    let missing_secret = TestProxy::builder()
+        .server(|s| s.reload_interval(POLL_NEVER))
+        .upstream(&recorder.url())
+        .route(RouteSpec::new(ROUTE, "visma").secret_files(["/nonexistent/secret", "secret-b"]));
     let broken = [
         original.replace("[[route]]", "[[route]\n"),
-        with_second_route(&original, proxy.dir()).replace(&secret_a, "/nonexistent/secret"),
+        with_second_route(missing_secret, "secret-b").text(proxy.dir()),
     ];
     for (failures, text) in broken.iter().enumerate() {
         replace_file(&proxy.config_path, text);
@@ -380,12 +335,7 @@ async fn running_reload_applies_a_changed_config_and_keeps_the_old_one_when_brok
 #[tokio::test]
 async fn polled_broken_config_file_keeps_the_old_config() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: POLL_FAST,
-        rest: &visma_route(&recorder.url()),
-    })
-    .await;
+    let proxy = polled(&recorder, POLL_FAST).start().await;
     replace_file(&proxy.config_path, "[[route]\nthis is not toml");
     eventually(
         "the broken config file to be refused",
@@ -409,12 +359,7 @@ fn total_reload_failures(proxy: &TestProxy) -> f64 {
 #[tokio::test]
 async fn polled_config_file_change_is_counted_as_kind_config() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: POLL_FAST,
-        rest: &visma_route(&recorder.url()),
-    })
-    .await;
+    let proxy = polled(&recorder, POLL_FAST).start().await;
     let original = std::fs::read_to_string(&proxy.config_path).unwrap();
     replace_file(&proxy.config_path, format!("{original}\n# edited\n"));
     eventually("the edited config to be reloaded", RELOAD_WAIT, || async {
@@ -438,16 +383,10 @@ async fn polled_config_file_change_is_counted_as_kind_config() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_to_the_binary_reloads_the_config() {
     let recorder = Recorder::start().await;
-    let mut proxy = BinaryProxy::start(
-        &format!("{POLL_NEVER}\nshutdown_delay = \"100ms\""),
-        &visma_route(&recorder.url()),
-    )
-    .await;
-    let original = std::fs::read_to_string(&proxy.config_path).unwrap();
-    replace_file(
-        &proxy.config_path,
-        with_second_route(&original, proxy.dir.path()),
-    );
+    let config =
+        polled(&recorder, POLL_NEVER).server(|s| s.shutdown_delay(Duration::from_millis(100)));
+    let mut proxy = config.clone().start_binary().await;
+    with_second_route(config, "secret-b").write_over(&proxy.config_path);
     let second = |proxy: &BinaryProxy| {
         let body = b"{\"second\":true}";
         let port = proxy.proxy_addr.port();

@@ -5,13 +5,15 @@
 //! metric and never reaches the app; timestamps are checked in both directions against the
 //! five-minute default or the route's own `tolerance`.
 
+use crate::builder::RouteSpec;
 use crate::common::Protocol;
-use crate::delivery::{Route, Stage};
+use crate::delivery::{Case, Stage};
 use crate::official;
 use crate::official::{Headers, Library, Sign, header, unix_now, with_header, without_header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
+use std::time::Duration;
 
 /// A Stripe-shaped event (so `stripe.Webhook.construct_event` accepts it too), with text
 /// outside ASCII: the libraries sign UTF-8 and hookwall must forward the exact bytes.
@@ -32,28 +34,16 @@ const GITHUB_PREVIOUS: &str = "previous github secret";
 const SHOPIFY_CURRENT: &str = "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";
 const SHOPIFY_PREVIOUS: &str = "shpss_previous_0a1b2c3d4e5f6a7b8c9d";
 
-fn stripe_route(path: &str) -> Route<'_> {
-    Route {
-        path,
-        settings: "scheme = \"stripe\"",
-        secrets: &[STRIPE_CURRENT, STRIPE_PREVIOUS],
-    }
+fn stripe_route(path: &str) -> RouteSpec {
+    RouteSpec::new(path, "stripe").secrets([STRIPE_CURRENT, STRIPE_PREVIOUS])
 }
 
-fn slack_route(path: &str) -> Route<'_> {
-    Route {
-        path,
-        settings: "scheme = \"slack\"",
-        secrets: &[SLACK_CURRENT, SLACK_PREVIOUS],
-    }
+fn slack_route(path: &str) -> RouteSpec {
+    RouteSpec::new(path, "slack").secrets([SLACK_CURRENT, SLACK_PREVIOUS])
 }
 
-fn standard_route(path: &str) -> Route<'_> {
-    Route {
-        path,
-        settings: "scheme = \"standard-webhooks\"",
-        secrets: &[STD_CURRENT, STD_PREVIOUS],
-    }
+fn standard_route(path: &str) -> RouteSpec {
+    RouteSpec::new(path, "standard-webhooks").secrets([STD_CURRENT, STD_PREVIOUS])
 }
 
 /// `base64(HMAC-SHA256(secret, body))`: Shopify's documented signature.
@@ -79,14 +69,9 @@ fn headers(pairs: &[(&str, &str)]) -> Headers {
 #[tokio::test]
 async fn github_deliveries_signed_by_octokit_are_forwarded_and_forgeries_refused() {
     let route = "/webhooks/github";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: route,
-            settings: "scheme = \"github\"",
-            secrets: &[GITHUB_CURRENT, GITHUB_PREVIOUS],
-        }],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new(route, "github").secrets([GITHUB_CURRENT, GITHUB_PREVIOUS])
+    ])
     .await;
     let now = unix_now();
     let [current, previous, unknown]: [Headers; 3] = official::sign(
@@ -109,79 +94,37 @@ async fn github_deliveries_signed_by_octokit_are_forwarded_and_forgeries_refused
         ));
         all
     };
-
-    stage
-        .assert_forwarded(
-            route,
-            &with_event(&current),
-            BODY.as_bytes(),
-            "current secret",
-        )
-        .await;
-    stage
-        .assert_forwarded_with(
-            Protocol::Http2,
-            route,
-            &with_event(&previous),
-            BODY.as_bytes(),
-            "second configured secret, over HTTP/2",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &current,
-            TAMPERED.as_bytes(),
-            401,
-            "bad_signature",
-            "tampered body",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &unknown,
-            BODY.as_bytes(),
-            401,
-            "bad_signature",
-            "unknown secret",
-        )
-        .await;
     // GitHub's legacy SHA-1 header alone is not accepted.
     let sha1_only = headers(&[(
         "X-Hub-Signature",
         "sha1=d03207e4b030cf234e3447bac4d93add4c6643d8",
     )]);
-    let json = stage
-        .assert_refused(
+    stage
+        .assert_cases(
             route,
-            &sha1_only,
-            BODY.as_bytes(),
-            401,
-            "missing_signature",
-            "sha1 only",
+            &[
+                Case::forwarded("current secret", with_event(&current), BODY),
+                Case::forwarded(
+                    "second configured secret, over HTTP/2",
+                    with_event(&previous),
+                    BODY,
+                )
+                .over(Protocol::Http2),
+                Case::refused("tampered body", current, TAMPERED, "bad_signature"),
+                Case::refused("unknown secret", unknown, BODY, "bad_signature"),
+                Case::refused("sha1 only", sha1_only, BODY, "missing_signature")
+                    .mentioning("x-hub-signature-256"),
+            ],
         )
         .await;
-    assert!(
-        json["message"]
-            .as_str()
-            .unwrap()
-            .contains("x-hub-signature-256"),
-        "{json}"
-    );
 }
 
 #[tokio::test]
 async fn shopify_deliveries_signed_per_shopify_docs_are_forwarded_and_forgeries_refused() {
     let route = "/webhooks/shopify";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: route,
-            settings: "scheme = \"shopify\"",
-            secrets: &[SHOPIFY_CURRENT, SHOPIFY_PREVIOUS],
-        }],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new(route, "shopify").secrets([SHOPIFY_CURRENT, SHOPIFY_PREVIOUS])
+    ])
     .await;
     let signed = |secret: &str, body: &str| {
         headers(&[
@@ -197,42 +140,6 @@ async fn shopify_deliveries_signed_per_shopify_docs_are_forwarded_and_forgeries_
             ),
         ])
     };
-    stage
-        .assert_forwarded(
-            route,
-            &signed(SHOPIFY_CURRENT, BODY),
-            BODY.as_bytes(),
-            "current",
-        )
-        .await;
-    stage
-        .assert_forwarded(
-            route,
-            &signed(SHOPIFY_PREVIOUS, BODY),
-            BODY.as_bytes(),
-            "previous",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &signed(SHOPIFY_CURRENT, BODY),
-            TAMPERED.as_bytes(),
-            401,
-            "bad_signature",
-            "tampered body",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &signed("shpss_guessed", BODY),
-            BODY.as_bytes(),
-            401,
-            "bad_signature",
-            "unknown secret",
-        )
-        .await;
     // Hex where Shopify sends base64 is malformed, not merely wrong.
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SHOPIFY_CURRENT.as_bytes()).unwrap();
     mac.update(BODY.as_bytes());
@@ -241,13 +148,25 @@ async fn shopify_deliveries_signed_per_shopify_docs_are_forwarded_and_forgeries_
         &hex::encode(mac.finalize().into_bytes()),
     )]);
     stage
-        .assert_refused(
+        .assert_cases(
             route,
-            &as_hex,
-            BODY.as_bytes(),
-            401,
-            "malformed_signature",
-            "hex instead of base64",
+            &[
+                Case::forwarded("current", signed(SHOPIFY_CURRENT, BODY), BODY),
+                Case::forwarded("previous", signed(SHOPIFY_PREVIOUS, BODY), BODY),
+                Case::refused(
+                    "tampered body",
+                    signed(SHOPIFY_CURRENT, BODY),
+                    TAMPERED,
+                    "bad_signature",
+                ),
+                Case::refused(
+                    "unknown secret",
+                    signed("shpss_guessed", BODY),
+                    BODY,
+                    "bad_signature",
+                ),
+                Case::refused("hex instead of base64", as_hex, BODY, "malformed_signature"),
+            ],
         )
         .await;
 }
@@ -255,7 +174,7 @@ async fn shopify_deliveries_signed_per_shopify_docs_are_forwarded_and_forgeries_
 #[tokio::test]
 async fn stripe_deliveries_signed_by_stripe_python_are_forwarded_and_forgeries_refused() {
     let route = "/webhooks/stripe";
-    let stage = Stage::start("", &[stripe_route(route)]).await;
+    let stage = Stage::start_routes([stripe_route(route)]).await;
     let now = unix_now();
     // About 600 KB: many HTTP/2 DATA frames, hashed as they stream in after the "t." prefix.
     let large = format!(
@@ -275,65 +194,31 @@ async fn stripe_deliveries_signed_by_stripe_python_are_forwarded_and_forgeries_r
     .try_into()
     .unwrap();
 
-    stage
-        .assert_forwarded(route, &current, BODY.as_bytes(), "current secret")
-        .await;
-    stage
-        .assert_forwarded(route, &previous, BODY.as_bytes(), "previous secret")
-        .await;
-    stage
-        .assert_forwarded_with(
-            Protocol::Http2,
-            route,
-            &large_signed,
-            large.as_bytes(),
-            "600 KB body over HTTP/2",
-        )
-        .await;
     let mut large_tampered = large.clone().into_bytes();
     large_tampered[300_001] ^= 0x01;
-    stage
-        .assert_refused(
-            route,
-            &large_signed,
-            &large_tampered,
-            401,
-            "bad_signature",
-            "one bit flipped in the middle of 600 KB",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &current,
-            TAMPERED.as_bytes(),
-            401,
-            "bad_signature",
-            "tampered body",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &unknown,
-            BODY.as_bytes(),
-            401,
-            "bad_signature",
-            "unknown secret",
-        )
-        .await;
     // A captured signature with its t= moved (still inside the tolerance) no longer matches.
     let value = header(&current, "stripe-signature");
     let moved = value.replacen(&format!("t={now}"), &format!("t={}", now - 1), 1);
     assert_ne!(moved, value);
+    let moved = with_header(&current, "stripe-signature", moved);
     stage
-        .assert_refused(
+        .assert_cases(
             route,
-            &with_header(&current, "stripe-signature", moved),
-            BODY.as_bytes(),
-            401,
-            "bad_signature",
-            "timestamp changed",
+            &[
+                Case::forwarded("current secret", current.clone(), BODY),
+                Case::forwarded("previous secret", previous, BODY),
+                Case::forwarded("600 KB body over HTTP/2", large_signed.clone(), &large)
+                    .over(Protocol::Http2),
+                Case::refused(
+                    "one bit flipped in the middle of 600 KB",
+                    large_signed,
+                    &large_tampered,
+                    "bad_signature",
+                ),
+                Case::refused("tampered body", current, TAMPERED, "bad_signature"),
+                Case::refused("unknown secret", unknown, BODY, "bad_signature"),
+                Case::refused("timestamp changed", moved, BODY, "bad_signature"),
+            ],
         )
         .await;
 }
@@ -341,15 +226,8 @@ async fn stripe_deliveries_signed_by_stripe_python_are_forwarded_and_forgeries_r
 #[tokio::test]
 async fn stripe_header_with_several_v1_signatures_is_accepted_if_any_matches() {
     let route = "/webhooks/stripe";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: route,
-            settings: "scheme = \"stripe\"",
-            secrets: &[STRIPE_CURRENT],
-        }],
-    )
-    .await;
+    let stage =
+        Stage::start_routes([RouteSpec::new(route, "stripe").secrets([STRIPE_CURRENT])]).await;
     let now = unix_now();
     let [rolling, neither]: [Headers; 2] = official::sign(
         Library::Stripe,
@@ -370,31 +248,21 @@ async fn stripe_header_with_several_v1_signatures_is_accepted_if_any_matches() {
         header(&rolling, "stripe-signature").matches("v1=").count(),
         2
     );
-    stage
-        .assert_forwarded(route, &rolling, BODY.as_bytes(), "second of two v1 matches")
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &neither,
-            BODY.as_bytes(),
-            401,
-            "bad_signature",
-            "no v1 matches",
-        )
-        .await;
     // Test-mode deliveries also carry a v0 entry, which is ignored.
     let with_v0 = format!(
         "{},v0={}",
         header(&rolling, "stripe-signature"),
         "0".repeat(64)
     );
+    let with_v0 = with_header(&rolling, "stripe-signature", with_v0);
     stage
-        .assert_forwarded(
+        .assert_cases(
             route,
-            &with_header(&rolling, "stripe-signature", with_v0),
-            BODY.as_bytes(),
-            "with a v0 entry",
+            &[
+                Case::forwarded("second of two v1 matches", rolling, BODY),
+                Case::refused("no v1 matches", neither, BODY, "bad_signature"),
+                Case::forwarded("with a v0 entry", with_v0, BODY),
+            ],
         )
         .await;
 }
@@ -405,7 +273,7 @@ async fn stripe_header_with_a_valid_v1_and_an_undecodable_v1_is_forwarded_as_str
     // ",v1=bad_signature" verifies. Stripe's libraries compare each v1 as text and need one
     // match; an entry that is not hex is just one that does not match.
     let route = "/webhooks/stripe";
-    let stage = Stage::start("", &[stripe_route(route)]).await;
+    let stage = Stage::start_routes([stripe_route(route)]).await;
     let now = unix_now();
     let signed = official::sign_one(Library::Stripe, Sign::new(&[STRIPE_CURRENT], BODY, now)).await;
     let value = header(&signed, "stripe-signature");
@@ -434,7 +302,7 @@ async fn stripe_header_with_a_valid_v1_and_an_undecodable_v1_is_forwarded_as_str
 #[tokio::test]
 async fn slack_requests_signed_by_slack_sdk_are_forwarded_and_forgeries_refused() {
     let route = "/slack/events";
-    let stage = Stage::start("", &[slack_route(route)]).await;
+    let stage = Stage::start_routes([slack_route(route)]).await;
     // Slack sends form-encoded bodies for slash commands.
     let form =
         "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&command=%2Fweather&text=Z%C3%BCrich";
@@ -451,65 +319,34 @@ async fn slack_requests_signed_by_slack_sdk_are_forwarded_and_forgeries_refused(
     .try_into()
     .unwrap();
 
+    let tampered = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&command=%2Fdelete-all";
+    let moved = with_header(&current, "x-slack-request-timestamp", (now - 1).to_string());
+    let no_timestamp = without_header(&current, "x-slack-request-timestamp");
     stage
-        .assert_forwarded(route, &current, form.as_bytes(), "current secret")
-        .await;
-    stage
-        .assert_forwarded(route, &previous, form.as_bytes(), "previous secret")
-        .await;
-    stage
-        .assert_refused(
+        .assert_cases(
             route,
-            &current,
-            b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&command=%2Fdelete-all",
-            401,
-            "bad_signature",
-            "tampered body",
+            &[
+                Case::forwarded("current secret", current.clone(), form),
+                Case::forwarded("previous secret", previous, form),
+                Case::refused("tampered body", current, tampered, "bad_signature"),
+                Case::refused("unknown secret", unknown, form, "bad_signature"),
+                Case::refused("timestamp changed", moved, form, "bad_signature"),
+                Case::refused(
+                    "timestamp header removed",
+                    no_timestamp,
+                    form,
+                    "missing_signature",
+                )
+                .mentioning("x-slack-request-timestamp"),
+            ],
         )
         .await;
-    stage
-        .assert_refused(
-            route,
-            &unknown,
-            form.as_bytes(),
-            401,
-            "bad_signature",
-            "unknown secret",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &with_header(&current, "x-slack-request-timestamp", (now - 1).to_string()),
-            form.as_bytes(),
-            401,
-            "bad_signature",
-            "timestamp changed",
-        )
-        .await;
-    let json = stage
-        .assert_refused(
-            route,
-            &without_header(&current, "x-slack-request-timestamp"),
-            form.as_bytes(),
-            401,
-            "missing_signature",
-            "timestamp header removed",
-        )
-        .await;
-    assert!(
-        json["message"]
-            .as_str()
-            .unwrap()
-            .contains("x-slack-request-timestamp"),
-        "{json}"
-    );
 }
 
 #[tokio::test]
 async fn standard_webhooks_signed_by_the_reference_library_are_forwarded_and_forgeries_refused() {
     let route = "/webhooks/standard";
-    let stage = Stage::start("", &[standard_route(route)]).await;
+    let stage = Stage::start_routes([standard_route(route)]).await;
     let now = unix_now();
     let [current, previous, both, unknown]: [Headers; 4] = official::sign(
         Library::StandardWebhooks,
@@ -526,69 +363,27 @@ async fn standard_webhooks_signed_by_the_reference_library_are_forwarded_and_for
     .unwrap();
     assert_eq!(header(&both, "webhook-signature").split(' ').count(), 2);
 
-    stage
-        .assert_forwarded(route, &current, BODY.as_bytes(), "current secret")
-        .await;
-    stage
-        .assert_forwarded(route, &previous, BODY.as_bytes(), "previous secret")
-        .await;
-    stage
-        .assert_forwarded(route, &both, BODY.as_bytes(), "two signatures, one known")
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &current,
-            TAMPERED.as_bytes(),
-            401,
-            "bad_signature",
-            "tampered body",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &unknown,
-            BODY.as_bytes(),
-            401,
-            "bad_signature",
-            "unknown secret",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &with_header(&current, "webhook-id", "msg_another"),
-            BODY.as_bytes(),
-            401,
-            "bad_signature",
-            "id changed",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &with_header(&current, "webhook-timestamp", (now - 1).to_string()),
-            BODY.as_bytes(),
-            401,
-            "bad_signature",
-            "timestamp changed",
-        )
-        .await;
     // Only asymmetric (v1a) signatures: nothing an HMAC key can check.
     let asymmetric_only = with_header(
         &current,
         "webhook-signature",
         header(&current, "webhook-signature").replacen("v1,", "v1a,", 1),
     );
+    let other_id = with_header(&current, "webhook-id", "msg_another");
+    let moved = with_header(&current, "webhook-timestamp", (now - 1).to_string());
     stage
-        .assert_refused(
+        .assert_cases(
             route,
-            &asymmetric_only,
-            BODY.as_bytes(),
-            401,
-            "malformed_signature",
-            "only v1a",
+            &[
+                Case::forwarded("current secret", current.clone(), BODY),
+                Case::forwarded("previous secret", previous, BODY),
+                Case::forwarded("two signatures, one known", both, BODY),
+                Case::refused("tampered body", current, TAMPERED, "bad_signature"),
+                Case::refused("unknown secret", unknown, BODY, "bad_signature"),
+                Case::refused("id changed", other_id, BODY, "bad_signature"),
+                Case::refused("timestamp changed", moved, BODY, "bad_signature"),
+                Case::refused("only v1a", asymmetric_only, BODY, "malformed_signature"),
+            ],
         )
         .await;
 }
@@ -596,7 +391,7 @@ async fn standard_webhooks_signed_by_the_reference_library_are_forwarded_and_for
 #[tokio::test]
 async fn svix_deliveries_with_svix_header_names_verify_on_a_standard_webhooks_route() {
     let route = "/webhooks/svix";
-    let stage = Stage::start("", &[standard_route(route)]).await;
+    let stage = Stage::start_routes([standard_route(route)]).await;
     let now = unix_now();
     let [current, previous]: [Headers; 2] = official::sign(
         Library::Svix,
@@ -610,65 +405,37 @@ async fn svix_deliveries_with_svix_header_names_verify_on_a_standard_webhooks_ro
     .unwrap();
     assert!(current.iter().all(|(name, _)| name.starts_with("svix-")));
 
+    let other_id = with_header(&current, "svix-id", "msg_svix_other");
+    let no_id = without_header(&current, "svix-id");
     stage
-        .assert_forwarded(route, &current, BODY.as_bytes(), "svix, current secret")
-        .await;
-    stage
-        .assert_forwarded(route, &previous, BODY.as_bytes(), "svix, previous secret")
-        .await;
-    stage
-        .assert_refused(
+        .assert_cases(
             route,
-            &current,
-            TAMPERED.as_bytes(),
-            401,
-            "bad_signature",
-            "svix, tampered body",
+            &[
+                Case::forwarded("svix, current secret", current.clone(), BODY),
+                Case::forwarded("svix, previous secret", previous, BODY),
+                Case::refused("svix, tampered body", current, TAMPERED, "bad_signature"),
+                Case::refused("svix, id changed", other_id, BODY, "bad_signature"),
+                Case::refused("svix, id removed", no_id, BODY, "missing_signature")
+                    .mentioning("svix-id"),
+            ],
         )
         .await;
-    stage
-        .assert_refused(
-            route,
-            &with_header(&current, "svix-id", "msg_svix_other"),
-            BODY.as_bytes(),
-            401,
-            "bad_signature",
-            "svix, id changed",
-        )
-        .await;
-    let json = stage
-        .assert_refused(
-            route,
-            &without_header(&current, "svix-id"),
-            BODY.as_bytes(),
-            401,
-            "missing_signature",
-            "svix, id removed",
-        )
-        .await;
-    assert!(
-        json["message"].as_str().unwrap().contains("svix-id"),
-        "{json}"
-    );
 }
 
 #[tokio::test]
 async fn generic_hmac_routes_check_their_header_prefix_encoding_and_algorithm() {
-    let stage = Stage::start(
-        "",
-        &[
-            Route {
-                path: "/hooks/sha512-hex",
-                settings: "scheme = \"hmac\"\nheader = \"X-Signature\"\nprefix = \"sha512=\"\nencoding = \"hex\"\nalgorithm = \"sha512\"",
-                secrets: &["generic-current", "generic-previous"],
-            },
-            Route {
-                path: "/hooks/sha256-base64",
-                settings: "scheme = \"hmac\"\nheader = \"X-Body-Mac\"\nencoding = \"base64\"",
-                secrets: &["generic-base64"],
-            },
-        ],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new("/hooks/sha512-hex", "hmac")
+            .header("X-Signature")
+            .prefix("sha512=")
+            .encoding("hex")
+            .algorithm("sha512")
+            .secrets(["generic-current", "generic-previous"]),
+        RouteSpec::new("/hooks/sha256-base64", "hmac")
+            .header("X-Body-Mac")
+            .encoding("base64")
+            .secrets(["generic-base64"]),
+    ])
     .await;
     let body = BODY.as_bytes();
     let sha512 = |secret: &str, body: &[u8]| {
@@ -677,39 +444,7 @@ async fn generic_hmac_routes_check_their_header_prefix_encoding_and_algorithm() 
             &format!("sha512={}", hmac_sha512_hex(secret, body)),
         )])
     };
-    let route = "/hooks/sha512-hex";
-    stage
-        .assert_forwarded(route, &sha512("generic-current", body), body, "sha512")
-        .await;
-    stage
-        .assert_forwarded(
-            route,
-            &sha512("generic-previous", body),
-            body,
-            "sha512, second secret",
-        )
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &sha512("generic-current", body),
-            TAMPERED.as_bytes(),
-            401,
-            "bad_signature",
-            "sha512, tampered",
-        )
-        .await;
     let unprefixed = headers(&[("X-Signature", &hmac_sha512_hex("generic-current", body))]);
-    stage
-        .assert_refused(
-            route,
-            &unprefixed,
-            body,
-            401,
-            "malformed_signature",
-            "sha512, prefix missing",
-        )
-        .await;
     // A SHA-256 MAC where SHA-512 is configured has the wrong length.
     let sha256_instead = headers(&[(
         "X-Signature",
@@ -722,31 +457,47 @@ async fn generic_hmac_routes_check_their_header_prefix_encoding_and_algorithm() 
             )
         ),
     )]);
-    let json = stage
-        .assert_refused(
-            route,
-            &sha256_instead,
-            body,
-            401,
-            "malformed_signature",
-            "sha256 where sha512 is configured",
+    stage
+        .assert_cases(
+            "/hooks/sha512-hex",
+            &[
+                Case::forwarded("sha512", sha512("generic-current", body), body),
+                Case::forwarded(
+                    "sha512, second secret",
+                    sha512("generic-previous", body),
+                    body,
+                ),
+                Case::refused(
+                    "sha512, tampered",
+                    sha512("generic-current", body),
+                    TAMPERED,
+                    "bad_signature",
+                ),
+                Case::refused(
+                    "sha512, prefix missing",
+                    unprefixed,
+                    body,
+                    "malformed_signature",
+                ),
+                Case::refused(
+                    "sha256 where sha512 is configured",
+                    sha256_instead,
+                    body,
+                    "malformed_signature",
+                )
+                .reason("wrong_length"),
+            ],
         )
         .await;
-    assert_eq!(json["reason"], "wrong_length", "{json}");
 
-    let route = "/hooks/sha256-base64";
     let base64 = headers(&[("X-Body-Mac", &shopify_signature("generic-base64", body))]);
     stage
-        .assert_forwarded(route, &base64, body, "sha256 base64")
-        .await;
-    stage
-        .assert_refused(
-            route,
-            &base64,
-            TAMPERED.as_bytes(),
-            401,
-            "bad_signature",
-            "sha256 base64, tampered",
+        .assert_cases(
+            "/hooks/sha256-base64",
+            &[
+                Case::forwarded("sha256 base64", base64.clone(), body),
+                Case::refused("sha256 base64, tampered", base64, TAMPERED, "bad_signature"),
+            ],
         )
         .await;
 }
@@ -791,139 +542,89 @@ fn timestamped_paths(suffix: &str) -> [String; 4] {
     ["stripe", "slack", "standard", "svix"].map(|scheme| format!("/{scheme}{suffix}"))
 }
 
-/// One route per timestamped scheme; `settings` are the stripe, slack and standard-webhooks
-/// lines (the svix route is a standard-webhooks route too).
-fn timestamped_routes<'a>(paths: &'a [String; 4], settings: &'a [String; 3]) -> Vec<Route<'a>> {
-    vec![
-        Route {
-            path: &paths[0],
-            settings: &settings[0],
-            secrets: &[STRIPE_CURRENT],
-        },
-        Route {
-            path: &paths[1],
-            settings: &settings[1],
-            secrets: &[SLACK_CURRENT],
-        },
-        Route {
-            path: &paths[2],
-            settings: &settings[2],
-            secrets: &[STD_CURRENT],
-        },
-        Route {
-            path: &paths[3],
-            settings: &settings[2],
-            secrets: &[STD_CURRENT],
-        },
-    ]
+/// One route per timestamped scheme at `paths` (the svix route is a standard-webhooks route
+/// too), each with `tolerance` when given.
+fn timestamped_routes(paths: &[String; 4], tolerance: Option<Duration>) -> Vec<RouteSpec> {
+    let schemes = [
+        ("stripe", STRIPE_CURRENT),
+        ("slack", SLACK_CURRENT),
+        ("standard-webhooks", STD_CURRENT),
+        ("standard-webhooks", STD_CURRENT),
+    ];
+    paths
+        .iter()
+        .zip(schemes)
+        .map(|(path, (scheme, secret))| {
+            let route = RouteSpec::new(path, scheme).secrets([secret]);
+            match tolerance {
+                Some(tolerance) => route.tolerance(tolerance),
+                None => route,
+            }
+        })
+        .collect()
 }
 
 #[tokio::test]
 async fn timestamps_beyond_five_minutes_past_or_future_are_401_stale_timestamp() {
-    let settings = [
-        "scheme = \"stripe\"".to_string(),
-        "scheme = \"slack\"".to_string(),
-        "scheme = \"standard-webhooks\"".to_string(),
-    ];
-    let paths = timestamped_paths("");
-    let stage = Stage::start("", &timestamped_routes(&paths, &settings)).await;
+    let stage = Stage::start_routes(timestamped_routes(&timestamped_paths(""), None)).await;
     let now = unix_now();
     let offsets = [-200, 200, -400, 400];
     let signed_at = sign_timestamped(&offsets.map(|offset| now + offset)).await;
-    // 100 s inside the default window on either side: accepted, whatever the test's pace.
-    for (offset, deliveries) in offsets.iter().zip(&signed_at).take(2) {
+    for (offset, deliveries) in offsets.iter().zip(&signed_at) {
         for (scheme, signed) in deliveries {
-            stage
-                .assert_forwarded(
-                    &format!("/{scheme}"),
-                    signed,
-                    BODY.as_bytes(),
-                    &format!("{scheme} at now{offset:+}"),
-                )
-                .await;
+            let what = format!("{scheme} at now{offset:+}");
+            // 100 s inside the default window on either side: accepted, whatever the test's
+            // pace; 100 s outside it: refused.
+            let case = if offset.abs() < 300 {
+                Case::forwarded(&what, signed.clone(), BODY)
+            } else {
+                Case::refused(&what, signed.clone(), BODY, "stale_timestamp")
+                    .reason("stale_timestamp")
+                    .mentioning(timestamp_header(scheme))
+            };
+            stage.assert_cases(&format!("/{scheme}"), &[case]).await;
         }
     }
-    for (offset, deliveries) in offsets.iter().zip(&signed_at).skip(2) {
-        for (scheme, signed) in deliveries {
-            let json = stage
-                .assert_refused(
-                    &format!("/{scheme}"),
-                    signed,
-                    BODY.as_bytes(),
-                    401,
-                    "stale_timestamp",
-                    &format!("{scheme} at now{offset:+}"),
-                )
-                .await;
-            assert_eq!(json["reason"], "stale_timestamp", "{json}");
-            let timestamp_header = match *scheme {
-                "stripe" => "stripe-signature",
-                "slack" => "x-slack-request-timestamp",
-                "standard" => "webhook-timestamp",
-                _ => "svix-timestamp",
-            };
-            assert!(
-                json["message"].as_str().unwrap().contains(timestamp_header),
-                "{scheme}: {json}"
-            );
-        }
+}
+
+/// The header a refused timestamp of each timestamped scheme is named by.
+fn timestamp_header(scheme: &str) -> &'static str {
+    match scheme {
+        "stripe" => "stripe-signature",
+        "slack" => "x-slack-request-timestamp",
+        "standard" => "webhook-timestamp",
+        _ => "svix-timestamp",
     }
 }
 
 #[tokio::test]
 async fn a_route_tolerance_replaces_the_five_minute_default() {
-    let short = [
-        "scheme = \"stripe\"\ntolerance = \"30s\"".to_string(),
-        "scheme = \"slack\"\ntolerance = \"30s\"".to_string(),
-        "scheme = \"standard-webhooks\"\ntolerance = \"30s\"".to_string(),
-    ];
-    let long = [
-        "scheme = \"stripe\"\ntolerance = \"15m\"".to_string(),
-        "scheme = \"slack\"\ntolerance = \"15m\"".to_string(),
-        "scheme = \"standard-webhooks\"\ntolerance = \"15m\"".to_string(),
-    ];
-    let (short_paths, long_paths) = (timestamped_paths("-30s"), timestamped_paths("-15m"));
-    let mut routes = timestamped_routes(&short_paths, &short);
-    routes.extend(timestamped_routes(&long_paths, &long));
-    let stage = Stage::start("", &routes).await;
+    let short = Duration::from_secs(30);
+    let long = Duration::from_secs(15 * 60);
+    let mut routes = timestamped_routes(&timestamped_paths("-30s"), Some(short));
+    routes.extend(timestamped_routes(&timestamped_paths("-15m"), Some(long)));
+    let stage = Stage::start_routes(routes).await;
     let now = unix_now();
-    let offsets = [-5, -90, 90, -600, 600];
-    let signed_at = sign_timestamped(&offsets.map(|offset| now + offset)).await;
-
-    for (scheme, signed) in &signed_at[0] {
-        stage
-            .assert_forwarded(
-                &format!("/{scheme}-30s"),
-                signed,
-                BODY.as_bytes(),
-                &format!("{scheme}: 5 s old, tolerance 30s"),
-            )
-            .await;
-    }
-    for (offset, deliveries) in offsets.iter().zip(&signed_at).skip(1).take(2) {
+    // (offset, route suffix, forwarded): 5 s old is inside 30 s and 90 s either way is not;
+    // ten minutes either way is stale by default, but inside a 15-minute tolerance.
+    let cases = [
+        (-5, "-30s", true),
+        (-90, "-30s", false),
+        (90, "-30s", false),
+        (-600, "-15m", true),
+        (600, "-15m", true),
+    ];
+    let signed_at = sign_timestamped(&cases.map(|(offset, _, _)| now + offset)).await;
+    for ((offset, suffix, forwarded), deliveries) in cases.iter().zip(&signed_at) {
         for (scheme, signed) in deliveries {
+            let what = format!("{scheme}: now{offset:+}, tolerance {}", &suffix[1..]);
+            let case = if *forwarded {
+                Case::forwarded(&what, signed.clone(), BODY)
+            } else {
+                Case::refused(&what, signed.clone(), BODY, "stale_timestamp")
+            };
             stage
-                .assert_refused(
-                    &format!("/{scheme}-30s"),
-                    signed,
-                    BODY.as_bytes(),
-                    401,
-                    "stale_timestamp",
-                    &format!("{scheme}: now{offset:+}, tolerance 30s"),
-                )
-                .await;
-        }
-    }
-    // Ten minutes either way: stale by default, inside a 15-minute tolerance.
-    for (offset, deliveries) in offsets.iter().zip(&signed_at).skip(3) {
-        for (scheme, signed) in deliveries {
-            stage
-                .assert_forwarded(
-                    &format!("/{scheme}-15m"),
-                    signed,
-                    BODY.as_bytes(),
-                    &format!("{scheme}: now{offset:+}, tolerance 15m"),
-                )
+                .assert_cases(&format!("/{scheme}{suffix}"), &[case])
                 .await;
         }
     }

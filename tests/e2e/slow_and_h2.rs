@@ -427,12 +427,7 @@ async fn slow_bodies_leave_genuine_deliveries_alone(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_slow_forged_bodies_with_default_limits_do_not_lock_out_genuine_deliveries() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &visma_route(&recorder.url()),
-    })
-    .await;
+    let proxy = TestProxy::visma(&recorder.url()).start().await;
     let attack = Attack {
         // 8 read per connection (max_unverified_per_connection), the other 42 each 503.
         h2: vec![(loopback(2), 50), (loopback(2), 50)],
@@ -455,15 +450,14 @@ async fn two_hundred_slow_forged_bodies_with_default_limits_do_not_lock_out_genu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_connection_and_per_source_bounds_answer_the_extra_slow_streams_503() {
     let recorder = Recorder::start().await;
-    let proxy = TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &format!(
-            "[limits]\nmax_in_flight = 4\nmax_unverified_per_connection = 2\nmax_unverified_per_source = 5\n{}",
-            visma_route(&recorder.url())
-        ),
-    })
-    .await;
+    let proxy = TestProxy::visma(&recorder.url())
+        .limits(|l| {
+            l.max_in_flight(4)
+                .max_unverified_per_connection(2)
+                .max_unverified_per_source(5)
+        })
+        .start()
+        .await;
     let attack = Attack {
         h2: vec![(loopback(2), 4), (loopback(2), 4)],
         h1: vec![(loopback(3), 7)],
@@ -560,12 +554,11 @@ fn refusal_plan() -> Vec<Refused> {
 }
 
 async fn refusing_proxy(recorder: &Recorder) -> TestProxy {
-    TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &format!("{}methods = [\"POST\"]\n", visma_route(&recorder.url())),
-    })
-    .await
+    TestProxy::builder()
+        .upstream(&recorder.url())
+        .route(RouteSpec::visma("/webhooks/visma").methods(["POST"]))
+        .start()
+        .await
 }
 
 /// What a client reported for one request of the plan.
@@ -754,7 +747,13 @@ async fn node_http2_sees_every_refusal_whatever_the_body_size() {
 // Item 8: the shutdown does not wait for connections stalled before their first byte.
 
 /// A short drain; the timeouts a stalled connection would otherwise hold it for.
-const STALL_SERVER: &str = "shutdown_delay = \"100ms\"\nshutdown_grace = \"20s\"\ntls_handshake_timeout = \"10s\"\nheader_read_timeout = \"10s\"\n";
+fn stall_server(server: Server) -> Server {
+    server
+        .shutdown_delay(Duration::from_millis(100))
+        .shutdown_grace(Duration::from_secs(20))
+        .tls_handshake_timeout(Duration::from_secs(10))
+        .header_read_timeout(Duration::from_secs(10))
+}
 /// shutdown_delay + the one second a connection accepted before the stop gets, with room
 /// for a loaded machine; well before the 10 s timeouts above.
 const EXIT_WITHIN: Duration = Duration::from_secs(5);
@@ -814,7 +813,10 @@ async fn stalled_connections_do_not_hold_the_shutdown(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_does_not_wait_for_stalled_tls_handshakes() {
     let recorder = Recorder::start().await;
-    let proxy = BinaryProxy::start(STALL_SERVER, &visma_route(&recorder.url())).await;
+    let proxy = TestProxy::visma(&recorder.url())
+        .server(stall_server)
+        .start_binary()
+        .await;
     stalled_connections_do_not_hold_the_shutdown(proxy, &[b"", &PARTIAL_CLIENT_HELLO]).await;
 }
 
@@ -824,6 +826,10 @@ async fn sigterm_does_not_wait_for_stalled_tls_handshakes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_does_not_wait_for_silent_plain_text_connections() {
     let recorder = Recorder::start().await;
-    let proxy = BinaryProxy::start_plain(STALL_SERVER, &visma_route(&recorder.url())).await;
+    let proxy = TestProxy::visma(&recorder.url())
+        .plain()
+        .server(stall_server)
+        .start_binary()
+        .await;
     stalled_connections_do_not_hold_the_shutdown(proxy, &[b"", b"PR"]).await;
 }

@@ -49,17 +49,10 @@ impl SocketRecorder {
     }
 }
 
-fn socket_route(socket: &Path) -> String {
-    visma_route(&format!("unix:{}", socket.display()))
-}
-
 async fn proxy_for(socket: &Path) -> TestProxy {
-    TestProxy::start(Setup {
-        tls: true,
-        server: "",
-        rest: &socket_route(socket),
-    })
-    .await
+    TestProxy::visma(&format!("unix:{}", socket.display()))
+        .start()
+        .await
 }
 
 #[tokio::test]
