@@ -16,9 +16,25 @@ use std::sync::{Arc, RwLock};
 pub const ALPN_H2: &[u8] = b"h2";
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 
-/// The crypto provider for every TLS use in hookwall.
+/// The crypto provider for every TLS use in hookwall: ring's, with AES-128-GCM ahead of
+/// AES-256-GCM in each family. Both are strong; the SHA-256 suites' key schedule runs on the
+/// CPU's SHA extensions where SHA-384's cannot, and AES-128 has 10 rounds to AES-256's 14
+/// (benches/README.md: the handshake profile spent 7% in SHA-512 blocks).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    use rustls::crypto::ring::cipher_suite::*;
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![
+        TLS13_AES_128_GCM_SHA256,
+        TLS13_AES_256_GCM_SHA384,
+        TLS13_CHACHA20_POLY1305_SHA256,
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+    Arc::new(provider)
 }
 
 /// A certificate and key as loaded, with its expiry for the metric.
@@ -162,9 +178,15 @@ pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>,
         .with_no_client_auth()
         .with_cert_resolver(store);
     config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
-    // Our order (strongest first) rather than the client's.
+    // Our order (see `provider`) rather than the client's.
     config.ignore_client_order = true;
+    // Stateless tickets whose key rustls rotates every 6 hours (the previous key still
+    // decrypts until it expires): no state shared between workers or replicas.
     config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Setup)?;
+    // One TLS 1.3 ticket per handshake, not rustls's two: a resuming sender gets a fresh one
+    // each time it resumes, and a sender that never resumes (most dispatchers) costs one
+    // ticket's sealing less per delivery.
+    config.send_tls13_tickets = 1;
     Ok(Arc::new(config))
 }
 
@@ -191,6 +213,82 @@ mod tests {
         )
         .unwrap();
         (generated.cert.pem(), generated.signing_key.serialize_pem())
+    }
+
+    /// A client of rustls's defaults (offering AES-256-GCM first) trusting `cert_pem`.
+    fn client_config(
+        cert_pem: &str,
+        version: &'static rustls::SupportedProtocolVersion,
+    ) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_protocol_versions(&[version])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+
+    /// Runs a handshake in memory, then lets the client read what followed (TLS 1.3 tickets).
+    fn connect(
+        client: &Arc<rustls::ClientConfig>,
+        server: &Arc<rustls::ServerConfig>,
+    ) -> (rustls::ClientConnection, rustls::ServerConnection) {
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::clone(client), name).unwrap();
+        let mut server = rustls::ServerConnection::new(Arc::clone(server)).unwrap();
+        for _ in 0..10 {
+            let mut wire = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut wire).unwrap();
+            }
+            server.read_tls(&mut wire.as_slice()).unwrap();
+            server.process_new_packets().unwrap();
+            let mut wire = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut wire).unwrap();
+            }
+            client.read_tls(&mut wire.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+            if !client.is_handshaking() && !server.is_handshaking() && !server.wants_write() {
+                break;
+            }
+        }
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+        (client, server)
+    }
+
+    #[test]
+    fn prefers_aes_128_gcm_and_lets_returning_senders_resume() {
+        let (cert, key) = pem_pair(&["localhost"]);
+        let loaded = load_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        let server = server_config(CertStore::new(loaded.certified)).unwrap();
+        for (version, suite) in [
+            (
+                &rustls::version::TLS13,
+                rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+            ),
+            (
+                &rustls::version::TLS12,
+                rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ),
+        ] {
+            let client = client_config(&cert, version);
+            let (first, _) = connect(&client, &server);
+            assert_eq!(first.negotiated_cipher_suite().unwrap().suite(), suite);
+            assert_eq!(first.handshake_kind(), Some(rustls::HandshakeKind::Full));
+            let (second, _) = connect(&client, &server);
+            assert_eq!(
+                second.handshake_kind(),
+                Some(rustls::HandshakeKind::Resumed),
+                "{version:?}: a returning sender resumes its session"
+            );
+        }
     }
 
     #[test]
