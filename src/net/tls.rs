@@ -183,10 +183,6 @@ pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>,
     // Stateless tickets whose key rustls rotates every 6 hours (the previous key still
     // decrypts until it expires): no state shared between workers or replicas.
     config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(TlsError::Setup)?;
-    // One TLS 1.3 ticket per handshake, not rustls's two: a resuming sender gets a fresh one
-    // each time it resumes, and a sender that never resumes (most dispatchers) costs one
-    // ticket's sealing less per delivery.
-    config.send_tls13_tickets = 1;
     Ok(Arc::new(config))
 }
 
