@@ -1,4 +1,4 @@
-//! Fewer socket reads under TLS.
+//! Read-ahead under TLS: rustls's 4 KiB reads measured 6.5 `recvfrom` a request (nginx: 2.5).
 //!
 //! rustls asks its transport for at most 4 KiB per read, so a 16 KiB delivery costs four or
 //! five `recvfrom` calls (measured: 6.5 per request against nginx's 2.5). This layer sits

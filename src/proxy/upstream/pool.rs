@@ -1,4 +1,6 @@
-//! A keep-alive pool of HTTP/1.1 connections to the app, one pool per worker thread.
+//! A per-thread keep-alive pool to the app, hand-written: it measured 7% cheaper than hyper-util's.
+//!
+//! One pool of HTTP/1.1 connections per worker thread.
 //!
 //! Hand-written on hyper's connection API rather than hyper-util's general client because it
 //! measured cheaper: 108.0k → 101.1k instructions per request (benches/README.md).

@@ -1,4 +1,6 @@
-//! Log set-up: JSON lines in containers (stdout not a terminal), readable text on a terminal.
+//! Log set-up and a batched writer (a `write(2)` per line measured a third of the per-request CPU).
+//!
+//! JSON lines in containers (stdout not a terminal), readable text on a terminal.
 //!
 //! A request must not pay for a `write(2)` and a thread wake-up per log line (measured: about
 //! a third of the per-request CPU under load). So lines go into a shared buffer and one
