@@ -5,6 +5,7 @@ use crate::app::shutdown::{DrainReport, Phase, Readiness};
 use crate::app::{admin, reload, shutdown};
 use crate::config::Config;
 use crate::net::connections::ConnectionTracker;
+use crate::net::metrics::ConnectionMetrics;
 use crate::net::{server, tls};
 use crate::proxy::service::Proxy;
 use crate::telemetry::metrics::Metrics;
@@ -61,17 +62,18 @@ pub async fn start_with_workers(
     certificate: Option<tls::LoadedCert>,
     workers: &[tokio::runtime::Handle],
 ) -> Result<Running, StartError> {
-    let metrics = Arc::new(Metrics::new());
-
     let loaded = match (certificate, &config.server.tls) {
         (Some(generated), _) => Some(generated),
         (None, Some(files)) => Some(tls::load_pem_files(files).map_err(StartError::Tls)?),
         (None, None) => None,
     };
     let tls_enabled = loaded.is_some();
+    let metrics = Arc::new(Metrics::new());
+    let reload_metrics = reload::ReloadMetrics::new(&metrics, tls_enabled);
+    let connection_metrics = ConnectionMetrics::new(&metrics);
     let (acceptor, cert_store) = match loaded {
         Some(loaded) => {
-            metrics.set_tls_cert_expiry(loaded.not_after);
+            reload_metrics.set_tls_cert_expiry(loaded.not_after);
             let store = tls::CertStore::new(loaded.certified);
             let server_config = tls::server_config(Arc::clone(&store)).map_err(StartError::Tls)?;
             (
@@ -103,10 +105,10 @@ pub async fn start_with_workers(
         .local_addr()
         .expect("bound socket has an address");
 
-    let proxy = Arc::new(Proxy::new(&config, Arc::clone(&metrics)).with_tls(tls_enabled));
+    let proxy = Arc::new(Proxy::new(&config, &metrics).with_tls(tls_enabled));
     let readiness = Arc::new(Readiness::default());
     let (phase, phase_watch) = watch::channel(Phase::Serving);
-    let connections = ConnectionTracker::new(metrics.connections_open.clone());
+    let connections = ConnectionTracker::new(connection_metrics.open.clone());
 
     tokio::spawn(admin::serve(
         admin_listener,
@@ -118,7 +120,7 @@ pub async fn start_with_workers(
     ));
     let context = Arc::new(server::ConnectionContext {
         handler: Arc::clone(&proxy),
-        metrics: Arc::clone(&metrics),
+        metrics: connection_metrics,
         tls: acceptor,
         server: config.server.clone(),
         phase: phase_watch,
@@ -150,7 +152,7 @@ pub async fn start_with_workers(
     let reloader = reload::Reloader::new(
         config.clone(),
         Arc::clone(&proxy),
-        Arc::clone(&metrics),
+        reload_metrics,
         cert_store,
     );
     tokio::spawn(reloader.run(config.server.reload_interval, reload_receiver));

@@ -48,6 +48,7 @@ use write_through;
 pub mod client;
 pub mod connections;
 pub mod linger;
+pub mod metrics;
 pub mod read_ahead;
 pub mod server;
 pub mod tls;

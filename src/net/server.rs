@@ -5,10 +5,10 @@ use crate::config;
 use crate::net::client::{ClientConnection, Handler};
 use crate::net::connections::{Activity, ConnectionTracker, Entry, Phase};
 use crate::net::linger::Lingering;
+use crate::net::metrics::ConnectionMetrics;
 use crate::net::read_ahead::ReadAhead;
 use crate::net::tls::ALPN_H2;
 use crate::net::wire::{WireHeads, WireWatch};
-use crate::telemetry::metrics::Metrics;
 use bytes::BytesMut;
 use http::Request;
 use hyper::body::Incoming;
@@ -44,7 +44,7 @@ const H2_PREFACE_START: &[u8] = b"PRI";
 /// What every connection of the proxy listener shares.
 pub struct ConnectionContext<H> {
     pub handler: Arc<H>,
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: ConnectionMetrics,
     pub tls: Option<TlsAcceptor>,
     pub server: config::Server,
     pub phase: watch::Receiver<Phase>,
@@ -121,21 +121,17 @@ pub async fn accept_loop<H: Handler>(
         let guard = match context.connections.admit(max_connections) {
             Entry::Accepted(guard) => guard,
             Entry::AcceptedByEvicting(guard) => {
-                context.metrics.connections_evicted.inc();
+                context.metrics.evicted.inc();
                 guard
             }
             Entry::Refused => {
-                context
-                    .metrics
-                    .connections_rejected
-                    .with_label_values(&["max_connections"])
-                    .inc();
+                context.metrics.rejected_at_limit();
                 tracing::warn!(%peer, max_connections, "connection refused: limits.max_connections reached and none is idle");
                 drop(stream);
                 continue;
             }
         };
-        context.metrics.connections_total.inc();
+        context.metrics.accepted.inc();
         let worker = context.workers.least_loaded(me);
         let stream = if worker == me {
             Accepted::Here(stream)
@@ -404,7 +400,7 @@ async fn drive<C, H>(
             }
             _ = tokio::time::sleep(until_idle), if closing_since.is_none() => {
                 if activity.idle_for() >= idle_timeout {
-                    context.metrics.connections_idle_closed.inc();
+                    context.metrics.idle_closed.inc();
                     connection.as_mut().graceful_shutdown();
                     closing_since = Some(Instant::now());
                 }
@@ -422,11 +418,7 @@ async fn drive<C, H>(
     if let Err(err) = result {
         let kind = protocol_error_kind(&err);
         if let Some(kind) = kind {
-            context
-                .metrics
-                .protocol_errors
-                .with_label_values(&[kind])
-                .inc();
+            context.metrics.protocol_error(kind);
         }
         tracing::debug!(error = %err, kind = kind.unwrap_or("io"), "connection ended with an error");
     }

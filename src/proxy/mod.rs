@@ -9,6 +9,7 @@ pub mod dedupe;
 pub mod phases;
 pub mod refusal;
 pub mod request_id;
+pub mod request_metrics;
 pub mod response;
 pub mod routes;
 pub mod service;

@@ -1,11 +1,13 @@
 //! The live route table: which route a request path belongs to, and each route's verifier,
 //! metrics and policy, built from the config and swapped whole on reload.
 
+use crate::config::UNMATCHED_ROUTE;
 use crate::config::{self, Mode};
+use crate::proxy::dedupe::metrics::DedupeMetrics;
 use crate::proxy::dedupe::{RouteDedupe, SharedStore};
+use crate::proxy::request_metrics::{RequestMetrics, RouteMetrics};
 use crate::proxy::target::routing_path;
 use crate::signature::Verifier;
-use crate::telemetry::metrics::{Metrics, RouteMetrics, UNMATCHED_ROUTE};
 use ipnet::IpNet;
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ pub struct ActiveRoute {
     pub path: String,
     pub verifier: Verifier,
     pub mode: Mode,
-    pub metrics: RouteMetrics,
+    pub(crate) metrics: RouteMetrics,
     pub dedupe: Option<Arc<RouteDedupe>>,
     /// The route's allowlist, or the global one; `None` allows every source.
     pub allow_sources: Option<Arc<[IpNet]>>,
@@ -44,7 +46,7 @@ impl ActiveRoute {
 pub struct RouteTable {
     /// Longest path first, so the first match is the longest matching prefix.
     routes: Vec<Arc<ActiveRoute>>,
-    pub unmatched: RouteMetrics,
+    pub(crate) unmatched: RouteMetrics,
     /// The `[dedupe]` store every route's duplicate suppression uses.
     dedupe_store: SharedStore,
 }
@@ -52,12 +54,17 @@ pub struct RouteTable {
 impl RouteTable {
     /// Builds the table. `previous` hands over duplicate-suppression memory across a reload,
     /// for routes that keep their name and dedupe settings.
-    pub fn new(config: &config::Config, metrics: &Metrics, previous: Option<&RouteTable>) -> Self {
+    pub(crate) fn new(
+        config: &config::Config,
+        metrics: &RequestMetrics,
+        dedupe_metrics: &DedupeMetrics,
+        previous: Option<&RouteTable>,
+    ) -> Self {
         let global_allow: Option<Arc<[IpNet]>> =
             config.server.allow_sources.as_deref().map(Arc::from);
         let dedupe_store = SharedStore::new(
             config,
-            &metrics.dedupe_store,
+            &dedupe_metrics.store,
             previous.map(|table| &table.dedupe_store),
         );
         let mut routes: Vec<Arc<ActiveRoute>> = config
@@ -72,7 +79,7 @@ impl RouteTable {
                         &route.name,
                         settings,
                         &dedupe_store,
-                        metrics.dedupe_entries.with_label_values(&[&route.name]),
+                        dedupe_metrics.entries(&route.name),
                         old,
                     ))
                 });
@@ -184,7 +191,13 @@ mod tests {
             ));
         }
         let config = config::Config::from_toml(&toml, "test.toml").unwrap();
-        RouteTable::new(&config, &Metrics::new(), None)
+        let metrics = crate::telemetry::metrics::Metrics::new();
+        RouteTable::new(
+            &config,
+            &RequestMetrics::new(&metrics),
+            &DedupeMetrics::new(&metrics),
+            None,
+        )
     }
 
     #[test]

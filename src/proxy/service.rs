@@ -8,9 +8,11 @@ use crate::net::client::{ClientConnection, Handler};
 use crate::net::wire::HeadOnWire;
 use crate::proxy::body::{self, BodyError, Pace};
 use crate::proxy::capacity::Capacity;
+use crate::proxy::dedupe::metrics::DedupeMetrics;
 use crate::proxy::phases::{self, Admission, Forward};
 use crate::proxy::refusal::Refusal;
 use crate::proxy::request_id::{REQUEST_ID, RequestIds};
+use crate::proxy::request_metrics::RequestMetrics;
 use crate::proxy::response::{ProxyBody, close_connection};
 use crate::proxy::routes::{ActiveRoute, RouteTable};
 use crate::proxy::upstream::{Upstream, upstream_request};
@@ -40,13 +42,23 @@ pub struct Settings {
 impl Settings {
     /// Builds settings from `config`, reusing what `previous` had where nothing changed (the
     /// upstream connection pool, duplicate-suppression memory).
-    pub fn new(config: &Config, metrics: &Metrics, previous: Option<&Settings>) -> Settings {
+    pub(crate) fn new(
+        config: &Config,
+        metrics: &RequestMetrics,
+        dedupe_metrics: &DedupeMetrics,
+        previous: Option<&Settings>,
+    ) -> Settings {
         let upstream = match previous {
             Some(old) if *old.upstream.config() == config.upstream => Arc::clone(&old.upstream),
             _ => Arc::new(Upstream::new(&config.upstream)),
         };
         Settings {
-            routes: RouteTable::new(config, metrics, previous.map(|old| &old.routes)),
+            routes: RouteTable::new(
+                config,
+                metrics,
+                dedupe_metrics,
+                previous.map(|old| &old.routes),
+            ),
             upstream,
             limits: config.limits.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
@@ -57,7 +69,9 @@ impl Settings {
 /// The verifying proxy: shared by every connection.
 pub struct Proxy {
     settings: ArcSwap<Settings>,
-    metrics: Arc<Metrics>,
+    /// Registered once; every reload's route table takes its series from these.
+    metrics: RequestMetrics,
+    dedupe_metrics: DedupeMetrics,
     capacity: Capacity,
     request_ids: RequestIds,
     draining: AtomicBool,
@@ -140,11 +154,19 @@ impl Handler for Proxy {
 }
 
 impl Proxy {
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Proxy {
+    pub fn new(config: &Config, metrics: &Metrics) -> Proxy {
+        let request_metrics = RequestMetrics::new(metrics);
+        let dedupe_metrics = DedupeMetrics::new(metrics);
         Proxy {
-            settings: ArcSwap::from_pointee(Settings::new(config, &metrics, None)),
-            capacity: Capacity::new(&metrics),
-            metrics,
+            settings: ArcSwap::from_pointee(Settings::new(
+                config,
+                &request_metrics,
+                &dedupe_metrics,
+                None,
+            )),
+            capacity: Capacity::new(metrics),
+            metrics: request_metrics,
+            dedupe_metrics,
             request_ids: RequestIds::new(),
             draining: AtomicBool::new(false),
             clock: system_clock,
@@ -173,10 +195,6 @@ impl Proxy {
         self
     }
 
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
     /// Current settings; connection-level limits are read from here at accept time.
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.load_full()
@@ -188,6 +206,7 @@ impl Proxy {
         self.settings.store(Arc::new(Settings::new(
             config,
             &self.metrics,
+            &self.dedupe_metrics,
             Some(&previous),
         )));
     }
@@ -468,7 +487,7 @@ impl Proxy {
         let metrics = route.map_or(&settings.routes.unmatched, |route| &route.metrics);
         metrics.record(handled.outcome, elapsed);
 
-        let route_name = route.map_or(crate::telemetry::metrics::UNMATCHED_ROUTE, |r| &r.name);
+        let route_name = route.map_or(crate::config::UNMATCHED_ROUTE, |r| &r.name);
         let status = handled.response.status().as_u16();
         let request_id = request_id.to_str().unwrap_or("");
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
@@ -506,7 +525,7 @@ impl Proxy {
         started: Instant,
     ) {
         let ending = Ending {
-            route: route.map_or(crate::telemetry::metrics::UNMATCHED_ROUTE, |r| &r.name),
+            route: route.map_or(crate::config::UNMATCHED_ROUTE, |r| &r.name),
             outcome: handled.outcome,
             reason: handled.detail.as_deref(),
             status: handled.response.status().as_u16(),

@@ -1,12 +1,46 @@
 //! The shared store's own metrics: whether it answers, how long its commands take and which
 //! errors it returns. Registered once per process, so they survive store rebuilds on reload.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use crate::telemetry::metrics::Metrics;
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use std::time::Duration;
 
 pub const STORE_UP: &str = "hookwall_dedupe_store_up";
 pub const STORE_COMMAND_DURATION: &str = "hookwall_dedupe_store_command_duration_seconds";
 pub const STORE_ERRORS_TOTAL: &str = "hookwall_dedupe_store_errors_total";
+const ENTRIES: &str = "hookwall_dedupe_entries";
+
+/// Duplicate suppression's metrics, registered once per process so they outlive the stores
+/// and route tables a reload rebuilds.
+pub(crate) struct DedupeMetrics {
+    /// The `[dedupe]` store's health, latency and errors.
+    pub(crate) store: StoreMetrics,
+    /// Deliveries each route remembers, by route.
+    entries: IntGaugeVec,
+}
+
+impl DedupeMetrics {
+    /// Creates and registers the store's metrics and the per-route entries gauge.
+    pub(crate) fn new(metrics: &Metrics) -> DedupeMetrics {
+        let entries = IntGaugeVec::new(
+            Opts::new(ENTRIES, "Deliveries remembered for duplicate suppression."),
+            &["route"],
+        )
+        .expect("valid metric");
+        metrics.register(entries.clone());
+        DedupeMetrics {
+            store: StoreMetrics::new(metrics.registry()),
+            entries,
+        }
+    }
+
+    /// The gauge of deliveries `route` remembers.
+    pub(crate) fn entries(&self, route: &str) -> IntGauge {
+        self.entries.with_label_values(&[route])
+    }
+}
 
 /// Redis commands, by what they do for a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
