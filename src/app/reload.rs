@@ -109,7 +109,7 @@ fn fingerprint(path: &PathBuf) -> Fingerprint {
         .map(|bytes| Sha256::digest(&bytes).into())
 }
 
-pub struct Reloader {
+pub(crate) struct Reloader {
     config: Config,
     proxy: Arc<Proxy>,
     metrics: ReloadMetrics,
@@ -169,7 +169,7 @@ impl Reloader {
     }
 
     /// Polls every `interval`, and reloads everything on a request from `requests` (SIGHUP).
-    pub async fn run(mut self, interval: Duration, mut requests: mpsc::Receiver<()>) {
+    pub(crate) async fn run(mut self, interval: Duration, mut requests: mpsc::Receiver<()>) {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;

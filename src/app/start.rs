@@ -17,15 +17,21 @@ use tokio::sync::{mpsc, watch};
 /// Why hookwall could not start. Each message names the key to change.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The certificate pair could not be loaded or used.
     #[error(transparent)]
     Tls(#[from] crate::net::tls::TlsError),
     #[error(
         "cannot listen on {addr} (`{key}` in {origin}): {source}; choose a free address or stop what uses it"
     )]
+    /// A listener could not bind its address.
     Bind {
+        /// The config key that named the address.
         key: &'static str,
+        /// The address asked for.
         addr: SocketAddr,
+        /// The config it came from (file path or embedded default).
         origin: String,
+        /// Why the operating system refused.
         source: std::io::Error,
     },
 }
@@ -34,8 +40,11 @@ pub enum StartError {
 pub struct Running {
     /// Where the proxy listener is bound (the real port when 0 was asked for).
     pub proxy_addr: SocketAddr,
+    /// Where the admin listener (probes, `/metrics`, deliveries page) is bound.
     pub admin_addr: SocketAddr,
+    /// The registry `/metrics` serves, for tests that read a counter directly.
     pub metrics: Arc<Metrics>,
+    /// The running proxy (its deliveries ring, drain state).
     pub proxy: Arc<Proxy>,
     phase: watch::Sender<Phase>,
     readiness: Arc<Readiness>,
@@ -57,7 +66,7 @@ pub async fn start(
 /// other threads (the binary runs one single-threaded runtime per CPU). Every worker accepts
 /// from the same listening socket and serves its connections start to finish on its own
 /// thread, so a request never wakes another thread.
-pub async fn start_with_workers(
+pub(crate) async fn start_with_workers(
     config: Config,
     certificate: Option<tls::LoadedCert>,
     workers: &[tokio::runtime::Handle],

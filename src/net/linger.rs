@@ -12,11 +12,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 /// How long a closing connection is drained at most.
-pub const LINGER_TIME: Duration = Duration::from_secs(5);
+pub(crate) const LINGER_TIME: Duration = Duration::from_secs(5);
 /// How much a closing connection may still send before it is cut.
-pub const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
 
-pub struct Lingering<T> {
+pub(crate) struct Lingering<T> {
     inner: T,
     state: State,
 }
@@ -31,15 +31,11 @@ enum State {
 }
 
 impl<T> Lingering<T> {
-    pub fn new(inner: T) -> Lingering<T> {
+    pub(crate) fn new(inner: T) -> Lingering<T> {
         Lingering {
             inner,
             state: State::Open,
         }
-    }
-
-    pub fn get_ref(&self) -> &T {
-        &self.inner
     }
 }
 

@@ -45,11 +45,11 @@ macro_rules! write_through {
 }
 use write_through;
 
-pub mod client;
-pub mod connections;
-pub mod linger;
-pub mod metrics;
-pub mod read_ahead;
-pub mod server;
-pub mod tls;
-pub mod wire;
+pub(crate) mod client;
+pub(crate) mod connections;
+pub(crate) mod linger;
+pub(crate) mod metrics;
+pub(crate) mod read_ahead;
+pub(crate) mod server;
+pub(crate) mod tls;
+pub(crate) mod wire;

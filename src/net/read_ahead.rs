@@ -13,22 +13,22 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// Two full TLS records.
-pub const READ_AHEAD: usize = 32 * 1024;
+pub(crate) const READ_AHEAD: usize = 32 * 1024;
 
-pub struct ReadAhead<T> {
+pub(crate) struct ReadAhead<T> {
     inner: T,
     /// Bytes read from the socket and not yet handed up.
     unread: BytesMut,
 }
 
 impl<T> ReadAhead<T> {
-    pub fn new(inner: T) -> ReadAhead<T> {
+    pub(crate) fn new(inner: T) -> ReadAhead<T> {
         ReadAhead::rewound(inner, BytesMut::new())
     }
 
     /// Like [`ReadAhead::new`], with `already_read` (bytes taken from `inner` to look at
     /// them) handed up first, as if never read.
-    pub fn rewound(inner: T, already_read: BytesMut) -> ReadAhead<T> {
+    pub(crate) fn rewound(inner: T, already_read: BytesMut) -> ReadAhead<T> {
         ReadAhead {
             inner,
             unread: already_read,

@@ -42,14 +42,14 @@ const CLOSE_IDLE_AFTER: Duration = Duration::from_secs(1);
 const H2_PREFACE_START: &[u8] = b"PRI";
 
 /// What every connection of the proxy listener shares.
-pub struct ConnectionContext<H> {
-    pub handler: Arc<H>,
+pub(crate) struct ConnectionContext<H> {
+    pub(crate) handler: Arc<H>,
     pub(crate) metrics: ConnectionMetrics,
-    pub tls: Option<TlsAcceptor>,
-    pub server: config::Server,
-    pub phase: watch::Receiver<Phase>,
-    pub connections: Arc<ConnectionTracker>,
-    pub workers: Workers,
+    pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) server: config::Server,
+    pub(crate) phase: watch::Receiver<Phase>,
+    pub(crate) connections: Arc<ConnectionTracker>,
+    pub(crate) workers: Workers,
 }
 
 /// The runtimes that serve connections (one per thread), and how many each holds.
@@ -57,7 +57,7 @@ pub struct ConnectionContext<H> {
 /// Whichever worker wakes first accepts; the connection then goes to the worker holding the
 /// fewest. Keep-alive connections stay where they land, so without this a burst of them can
 /// pile onto one thread while another idles.
-pub struct Workers {
+pub(crate) struct Workers {
     slots: Vec<WorkerSlot>,
 }
 
@@ -67,7 +67,7 @@ struct WorkerSlot {
 }
 
 impl Workers {
-    pub fn new(handles: Vec<tokio::runtime::Handle>) -> Workers {
+    pub(crate) fn new(handles: Vec<tokio::runtime::Handle>) -> Workers {
         Workers {
             slots: handles
                 .into_iter()
@@ -97,7 +97,7 @@ impl Workers {
 }
 
 /// Accepts (as worker `me`) until the drain reaches [`Phase::Closing`].
-pub async fn accept_loop<H: Handler>(
+pub(crate) async fn accept_loop<H: Handler>(
     listener: TcpListener,
     context: Arc<ConnectionContext<H>>,
     me: usize,

@@ -12,19 +12,19 @@ use ipnet::IpNet;
 use std::sync::Arc;
 
 /// A route ready to serve: everything the request path needs, resolved once.
-pub struct ActiveRoute {
-    pub name: String,
-    pub path: String,
-    pub verifier: Verifier,
-    pub mode: Mode,
+pub(crate) struct ActiveRoute {
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) verifier: Verifier,
+    pub(crate) mode: Mode,
     pub(crate) metrics: RouteMetrics,
-    pub dedupe: Option<Arc<RouteDedupe>>,
+    pub(crate) dedupe: Option<Arc<RouteDedupe>>,
     /// The route's allowlist, or the global one; `None` allows every source.
-    pub allow_sources: Option<Arc<[IpNet]>>,
+    pub(crate) allow_sources: Option<Arc<[IpNet]>>,
     /// The methods the route takes; `None`: every method but CONNECT and TRACE.
-    pub methods: Option<Vec<http::Method>>,
+    pub(crate) methods: Option<Vec<http::Method>>,
     /// What a 405 lists in `Allow`.
-    pub allow_header: String,
+    pub(crate) allow_header: String,
 }
 
 /// What `Allow` lists on a route that takes every method but CONNECT and TRACE.
@@ -33,7 +33,7 @@ const EVERY_FORWARDED_METHOD: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIO
 impl ActiveRoute {
     /// Whether the route takes `method`. CONNECT and TRACE never: a tunnel or an echo of the
     /// request (signature included) is nothing a webhook needs.
-    pub fn takes(&self, method: &http::Method) -> bool {
+    pub(crate) fn takes(&self, method: &http::Method) -> bool {
         if method == http::Method::CONNECT || method == http::Method::TRACE {
             return false;
         }
@@ -43,7 +43,7 @@ impl ActiveRoute {
     }
 }
 
-pub struct RouteTable {
+pub(crate) struct RouteTable {
     /// Longest path first, so the first match is the longest matching prefix.
     routes: Vec<Arc<ActiveRoute>>,
     pub(crate) unmatched: RouteMetrics,
@@ -127,7 +127,10 @@ impl RouteTable {
     /// The route for a request path, decided on the path as apps may read it
     /// ([`routing_path`]). A path with a dot segment in that reading, or one whose raw form
     /// would route elsewhere, is refused: the app might resolve it outside its route.
-    pub fn find(&self, request_path: &str) -> Result<Option<&Arc<ActiveRoute>>, &'static str> {
+    pub(crate) fn find(
+        &self,
+        request_path: &str,
+    ) -> Result<Option<&Arc<ActiveRoute>>, &'static str> {
         let view = routing_path(request_path)?;
         let routed = self.longest_match(&view);
         if view == request_path {

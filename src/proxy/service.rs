@@ -32,17 +32,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 /// What a reload can change without restarting listeners.
-pub struct Settings {
-    pub routes: RouteTable,
-    pub upstream: Arc<Upstream>,
-    pub limits: Limits,
-    pub trusted_proxies: Vec<IpNet>,
+pub(crate) struct Settings {
+    pub(crate) routes: RouteTable,
+    pub(crate) upstream: Arc<Upstream>,
+    pub(crate) limits: Limits,
+    pub(crate) trusted_proxies: Vec<IpNet>,
 }
 
 impl Settings {
     /// Builds settings from `config`, reusing what `previous` had where nothing changed (the
     /// upstream connection pool, duplicate-suppression memory).
-    pub(crate) fn new(
+    pub fn new(
         config: &Config,
         metrics: &RequestMetrics,
         dedupe_metrics: &DedupeMetrics,
@@ -83,7 +83,7 @@ pub struct Proxy {
 }
 
 /// The wall clock in Unix seconds.
-pub fn system_clock() -> UnixSeconds {
+pub(crate) fn system_clock() -> UnixSeconds {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs() as i64)
@@ -154,6 +154,7 @@ impl Handler for Proxy {
 }
 
 impl Proxy {
+    /// Builds the proxy for `config`, registering its metrics in `metrics`.
     pub fn new(config: &Config, metrics: &Metrics) -> Proxy {
         let request_metrics = RequestMetrics::new(metrics);
         let dedupe_metrics = DedupeMetrics::new(metrics);
@@ -184,24 +185,18 @@ impl Proxy {
     }
 
     /// Marks the proxy as reached over TLS.
-    pub fn with_tls(mut self, tls: bool) -> Proxy {
+    pub(crate) fn with_tls(mut self, tls: bool) -> Proxy {
         self.tls = tls;
         self
     }
 
-    /// Replaces the clock (tests of timestamped schemes).
-    pub fn with_clock(mut self, clock: fn() -> UnixSeconds) -> Proxy {
-        self.clock = clock;
-        self
-    }
-
     /// Current settings; connection-level limits are read from here at accept time.
-    pub fn settings(&self) -> Arc<Settings> {
+    pub(crate) fn settings(&self) -> Arc<Settings> {
         self.settings.load_full()
     }
 
     /// Swaps in settings from a new config; requests already running finish on the old ones.
-    pub fn reload(&self, config: &Config) {
+    pub(crate) fn reload(&self, config: &Config) {
         let previous = self.settings.load_full();
         self.settings.store(Arc::new(Settings::new(
             config,
@@ -213,15 +208,15 @@ impl Proxy {
 
     /// From now on HTTP/1 responses carry `Connection: close`, so senders move their pooled
     /// connections elsewhere while this process drains.
-    pub fn start_draining(&self) {
+    pub(crate) fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
 
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         // The gauge is the count: one atomic, read here and exported as is.
         self.metrics.in_flight.get().max(0) as usize
     }

@@ -22,6 +22,7 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum Key {
+    /// A shared secret, as a keyed HMAC.
     Mac(MacKey),
     /// A raw 32-byte Ed25519 public key.
     Ed25519(Vec<u8>),
@@ -40,7 +41,11 @@ impl std::fmt::Debug for Key {
 impl Key {
     /// Reads `secret` as `form` for `algorithm`. The error says what form was expected and
     /// never repeats the secret.
-    pub fn from_secret(algorithm: Algorithm, form: KeyForm, secret: &[u8]) -> Result<Key, String> {
+    pub(crate) fn from_secret(
+        algorithm: Algorithm,
+        form: KeyForm,
+        secret: &[u8],
+    ) -> Result<Key, String> {
         if algorithm == Algorithm::Token {
             return Ok(Key::Token(Sha256::digest(secret).into()));
         }
@@ -70,7 +75,7 @@ impl Key {
             .ok_or_else(|| format!("{} is not an HMAC", algorithm.name()))
     }
 
-    pub fn as_mac(&self) -> Option<&MacKey> {
+    pub(crate) fn as_mac(&self) -> Option<&MacKey> {
         match self {
             Key::Mac(mac) => Some(mac),
             _ => None,
@@ -125,13 +130,13 @@ fn spki_point(der: &[u8]) -> Result<Vec<u8>, String> {
 
 /// A private key for `hookwall sign` on asymmetric schemes (tests and local tries): PKCS#8
 /// PEM for either algorithm, or an Ed25519 32-byte seed in hex, base64 or `whsk_`+base64.
-pub enum SigningKey {
+pub(crate) enum SigningKey {
     Ed25519(ring::signature::Ed25519KeyPair),
     EcdsaP256(ring::signature::EcdsaKeyPair),
 }
 
 impl SigningKey {
-    pub fn from_secret(algorithm: Algorithm, secret: &[u8]) -> Result<SigningKey, String> {
+    pub(crate) fn from_secret(algorithm: Algorithm, secret: &[u8]) -> Result<SigningKey, String> {
         use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
         use rustls_pki_types::PrivatePkcs8KeyDer;
         let text = std::str::from_utf8(secret)
@@ -184,7 +189,7 @@ impl SigningKey {
         }
     }
 
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
         match self {
             SigningKey::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
             SigningKey::EcdsaP256(pair) => pair

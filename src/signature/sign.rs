@@ -10,10 +10,13 @@ use http::{HeaderName, HeaderValue};
 /// What is being signed.
 #[derive(Clone, Debug)]
 pub struct Delivery<'a> {
+    /// The body to sign.
     pub body: &'a [u8],
+    /// The signing time, for timestamped schemes.
     pub now: UnixSeconds,
     /// The delivery id, for schemes that sign one.
     pub id: &'a str,
+    /// The method, for schemes that sign it.
     pub method: &'a str,
     /// The full URL posted to, for schemes that sign it.
     pub url: Option<&'a str>,

@@ -7,9 +7,9 @@ use prometheus::{
 };
 use std::time::Duration;
 
-pub const STORE_UP: &str = "hookwall_dedupe_store_up";
-pub const STORE_COMMAND_DURATION: &str = "hookwall_dedupe_store_command_duration_seconds";
-pub const STORE_ERRORS_TOTAL: &str = "hookwall_dedupe_store_errors_total";
+pub(crate) const STORE_UP: &str = "hookwall_dedupe_store_up";
+pub(crate) const STORE_COMMAND_DURATION: &str = "hookwall_dedupe_store_command_duration_seconds";
+pub(crate) const STORE_ERRORS_TOTAL: &str = "hookwall_dedupe_store_errors_total";
 const ENTRIES: &str = "hookwall_dedupe_entries";
 
 /// Duplicate suppression's metrics, registered once per process so they outlive the stores
@@ -44,7 +44,7 @@ impl DedupeMetrics {
 
 /// Redis commands, by what they do for a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Claim before forwarding (or learn it is delivered / in flight).
     Claim,
     /// Mark delivered for the window after the app's 2xx.
@@ -56,14 +56,14 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 4] = [
+    pub(crate) const ALL: [Command; 4] = [
         Command::Claim,
         Command::Deliver,
         Command::Release,
         Command::Ping,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Command::Claim => "claim",
             Command::Deliver => "deliver",
@@ -75,7 +75,7 @@ impl Command {
 
 /// Why a store command failed: the `kind` label of the errors counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// No answer within `dedupe.timeout` (Redis slow, paused or unreachable).
     Timeout,
     /// Could not connect, or the connection broke (Redis down, restarting, failing over).
@@ -89,7 +89,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 5] = [
+    pub(crate) const ALL: [ErrorKind; 5] = [
         ErrorKind::Timeout,
         ErrorKind::Connection,
         ErrorKind::Auth,
@@ -97,7 +97,7 @@ impl ErrorKind {
         ErrorKind::Server,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Connection => "connection",
@@ -113,6 +113,7 @@ const COMMAND_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// The `[dedupe]` store's metrics: whether it answers, command latency, errors by kind.
 #[derive(Clone)]
 pub struct StoreMetrics {
     up: IntGauge,
@@ -121,6 +122,7 @@ pub struct StoreMetrics {
 }
 
 impl StoreMetrics {
+    /// Creates the store's metrics in `registry`, the alerts' series at zero.
     pub fn new(registry: &Registry) -> StoreMetrics {
         let up = IntGauge::new(
             STORE_UP,
@@ -169,21 +171,21 @@ impl StoreMetrics {
     }
 
     /// The in-memory store always answers.
-    pub fn set_memory(&self) {
+    pub(crate) fn set_memory(&self) {
         self.up.set(1);
     }
 
-    pub fn set_up(&self, up: bool) {
+    pub(crate) fn set_up(&self, up: bool) {
         self.up.set(i64::from(up));
     }
 
-    pub fn observe(&self, command: Command, took: Duration) {
+    pub(crate) fn observe(&self, command: Command, took: Duration) {
         self.duration
             .with_label_values(&[command.label()])
             .observe(took.as_secs_f64());
     }
 
-    pub fn error(&self, kind: ErrorKind) {
+    pub(crate) fn error(&self, kind: ErrorKind) {
         self.errors.with_label_values(&[kind.label()]).inc();
     }
 }

@@ -28,7 +28,7 @@ type Sender = SendRequest<Full<Bytes>>;
 
 /// Why a request could not be sent to the app.
 #[derive(Debug, thiserror::Error)]
-pub enum PoolError {
+pub(crate) enum PoolError {
     #[error("connecting to {target}: {source}")]
     Connect {
         target: String,
@@ -41,7 +41,7 @@ pub enum PoolError {
     Http(#[from] hyper::Error),
 }
 
-pub struct Pool {
+pub(crate) struct Pool {
     target: UpstreamTarget,
     connect_timeout: Duration,
     idle_timeout: Duration,
@@ -57,7 +57,7 @@ struct Idle {
 
 impl Pool {
     /// A pool for this thread; must be made inside its runtime (it spawns the idle reaper).
-    pub fn new(config: &config::Upstream) -> Arc<Pool> {
+    pub(crate) fn new(config: &config::Upstream) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             target: config.target.clone(),
             connect_timeout: config.connect_timeout,
@@ -72,7 +72,7 @@ impl Pool {
     /// Sends `request` once. A pooled connection found closed before the request was written
     /// is not a send: the request then goes on another connection. Once written, a request is
     /// never sent again, whatever happens (webhook senders retry themselves).
-    pub async fn send(
+    pub(crate) async fn send(
         self: &Arc<Self>,
         mut request: Request<Full<Bytes>>,
     ) -> Result<Response<PooledBody>, PoolError> {

@@ -29,7 +29,7 @@ const MAX_BUFFERED: usize = 1024 * 1024;
 
 /// Installs the global subscriber. Keep the guard until exit: dropping it writes out what is
 /// still buffered.
-pub fn init(log: &Log) -> Option<FlushGuard> {
+pub(crate) fn init(log: &Log) -> Option<FlushGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // Dependencies speak at warn; hookwall at the configured level. rustls warns about
         // every client that sends an IP address as its server name, which any client can do
@@ -60,7 +60,7 @@ pub fn init(log: &Log) -> Option<FlushGuard> {
 }
 
 /// Writes everything still buffered when dropped (at exit).
-pub struct FlushGuard {
+pub(crate) struct FlushGuard {
     writer: BatchedStdout,
 }
 
@@ -72,7 +72,7 @@ impl Drop for FlushGuard {
 
 /// A [`MakeWriter`] whose lines are written to stdout in batches.
 #[derive(Clone)]
-pub struct BatchedStdout {
+pub(crate) struct BatchedStdout {
     shared: Arc<Shared>,
 }
 
@@ -121,7 +121,7 @@ impl BatchedStdout {
 }
 
 /// Collects one event's fragments, then appends the whole line to the shared buffer.
-pub struct LineWriter {
+pub(crate) struct LineWriter {
     shared: Arc<Shared>,
     line: Vec<u8>,
 }
