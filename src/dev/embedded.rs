@@ -7,7 +7,7 @@
 //! The banner's commands name the binary by a path that runs from where it was started
 //! (`target/debug/hookwall` after `cargo run`), since `hookwall` is on PATH only once installed.
 
-use crate::config::{Config, Secret, SecretSource};
+use crate::config::{Config, ConfigError, Secret, SecretSource};
 use crate::net::tls::{self, LoadedCert};
 use crate::signature::{Delivery, Scheme};
 use base64::Engine;
@@ -31,12 +31,21 @@ pub(crate) struct EmbeddedSetup {
     pub(crate) secret_generated: bool,
 }
 
+/// Why the embedded default could not be built (a bug in its TOML, or no certificate).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EmbeddedError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
 /// Builds the embedded default around an already running inspector at `upstream`.
 pub(crate) fn setup(
     listen: SocketAddr,
     admin_listen: SocketAddr,
     upstream: SocketAddr,
-) -> Result<EmbeddedSetup, String> {
+) -> Result<EmbeddedSetup, EmbeddedError> {
     let from_env = std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty());
     let secret_generated = from_env.is_none();
     let secret = from_env.unwrap_or_else(random_secret);
@@ -60,11 +69,10 @@ secrets = [{{ env = "{SECRET_ENV}" }}]
     let secret_bytes = secret.clone().into_bytes();
     let resolve =
         move |source: &SecretSource| Ok(Secret::literal(source.clone(), secret_bytes.clone()));
-    let mut config = Config::from_toml_with_secrets(&toml, "embedded default", &resolve)
-        .map_err(|err| err.to_string())?;
+    let mut config = Config::from_toml_with_secrets(&toml, "embedded default", &resolve)?;
     // Development only: the deliveries page previews bodies, as the inspector logs them.
     config.admin.delivery_body_preview = DELIVERY_BODY_PREVIEW_BYTES;
-    let certificate = tls::self_signed_localhost().map_err(|err| err.to_string())?;
+    let certificate = tls::self_signed_localhost()?;
     Ok(EmbeddedSetup {
         config,
         certificate,

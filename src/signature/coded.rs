@@ -48,7 +48,7 @@ impl Coded {
         }
     }
 
-    pub(crate) fn key_from_secret(self, secret: &[u8]) -> Result<Key, String> {
+    pub(crate) fn key_from_secret(self, secret: &[u8]) -> Result<Key, super::KeyError> {
         match self {
             Coded::ClientState => Key::from_secret(Algorithm::Token, KeyForm::Utf8, secret),
             Coded::Mailgun => Key::from_secret(Algorithm::HmacSha256, KeyForm::Utf8, secret),

@@ -28,11 +28,11 @@ mod timestamp;
 pub(crate) use coded::Coded;
 pub use encoding::Encoding;
 pub use engine::Verification;
-pub use keys::Key;
 pub(crate) use keys::SigningKey;
+pub use keys::{Key, KeyError};
 pub use mac::{MacKey, Tag};
 pub use rejection::{Rejection, RejectionKind};
-pub use sign::Delivery;
+pub use sign::{Delivery, SignError};
 pub use spec::Algorithm;
 pub(crate) use spec::{KeyForm, Layout, Part, Spec, TimeFormat, Timestamp};
 
@@ -153,7 +153,7 @@ impl Scheme {
     }
 
     /// Turns a configured secret into a verification key.
-    pub fn key_from_secret(&self, secret: &[u8]) -> Result<Key, String> {
+    pub fn key_from_secret(&self, secret: &[u8]) -> Result<Key, KeyError> {
         match &self.rules {
             Rules::Described(spec) => Key::from_secret(spec.algorithm, spec.key, secret),
             Rules::Coded(coded) => coded.key_from_secret(secret),
