@@ -13,7 +13,7 @@ use crate::config::{Config, SecretSource};
 use crate::net::tls::{self, CertStore};
 use crate::proxy::service::Proxy;
 use crate::telemetry::metrics::Metrics;
-use prometheus::{Gauge, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{Gauge, IntCounterVec, IntGaugeVec};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,24 +41,16 @@ pub(crate) struct ReloadMetrics {
 impl ReloadMetrics {
     /// Creates and registers the reload metrics; the certificate's expiry only if `tls`.
     pub(crate) fn new(metrics: &Metrics, tls: bool) -> ReloadMetrics {
-        let reloads = IntCounterVec::new(
-            Opts::new(
-                RELOADS_TOTAL,
-                "Reloads of certificates, secrets and config.",
-            ),
+        let reloads = metrics.int_counter_vec(
+            RELOADS_TOTAL,
+            "Reloads of certificates, secrets and config.",
             &["kind", "result"],
-        )
-        .expect("valid metric");
-        let last_success = IntGaugeVec::new(
-            Opts::new(
-                RELOAD_LAST_SUCCESS,
-                "1 if the last reload of this kind succeeded, 0 if it failed (the previous one still runs).",
-            ),
+        );
+        let last_success = metrics.int_gauge_vec(
+            RELOAD_LAST_SUCCESS,
+            "1 if the last reload of this kind succeeded, 0 if it failed (the previous one still runs).",
             &["kind"],
-        )
-        .expect("valid metric");
-        metrics.register(reloads.clone());
-        metrics.register(last_success.clone());
+        );
         // Series that alerts watch exist from the start, at zero (or 1 for "last reload
         // succeeded"): a counter that first appears at 1 shows no increase in Prometheus.
         for kind in RELOAD_KINDS {
@@ -67,13 +59,10 @@ impl ReloadMetrics {
             last_success.with_label_values(&[kind]).set(1);
         }
         let tls_cert_expiry = tls.then(|| {
-            let gauge = Gauge::new(
+            metrics.gauge(
                 TLS_CERT_EXPIRY,
                 "When the serving certificate expires (Unix seconds).",
             )
-            .expect("valid metric");
-            metrics.register(gauge.clone());
-            gauge
         });
         ReloadMetrics {
             reloads,

@@ -3,7 +3,7 @@
 //! record them; [`ConnectionMetrics::new`] registers them once per process.
 
 use crate::telemetry::metrics::Metrics;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 
 const CONNECTIONS_OPEN: &str = "hookwall_connections_open";
 const CONNECTIONS_TOTAL: &str = "hookwall_connections_total";
@@ -48,59 +48,36 @@ pub(crate) struct ConnectionMetrics {
 impl ConnectionMetrics {
     /// Creates and registers the listener's metrics, with the series alerts watch at zero.
     pub(crate) fn new(metrics: &Metrics) -> ConnectionMetrics {
-        let open =
-            IntGauge::new(CONNECTIONS_OPEN, "Client connections open now.").expect("valid metric");
-        let accepted = IntCounter::new(CONNECTIONS_TOTAL, "Client connections accepted.")
-            .expect("valid metric");
-        let rejected = IntCounterVec::new(
-            Opts::new(
-                CONNECTIONS_REJECTED_TOTAL,
-                "Client connections closed at once because a limit was reached, by reason.",
-            ),
+        let rejected = metrics.int_counter_vec(
+            CONNECTIONS_REJECTED_TOTAL,
+            "Client connections closed at once because a limit was reached, by reason.",
             &["reason"],
-        )
-        .expect("valid metric");
-        let evicted = IntCounter::new(
-            CONNECTIONS_EVICTED_TOTAL,
-            "Idle connections closed to make room for new ones at limits.max_connections.",
-        )
-        .expect("valid metric");
-        let idle_closed = IntCounter::new(
-            CONNECTIONS_IDLE_CLOSED_TOTAL,
-            "Connections closed after server.idle_timeout without a request.",
-        )
-        .expect("valid metric");
-        let tls_handshake_failures = IntCounter::new(
-            TLS_HANDSHAKE_FAILURES_TOTAL,
-            "TLS handshakes that failed or timed out.",
-        )
-        .expect("valid metric");
-        let protocol_errors = IntCounterVec::new(
-            Opts::new(
-                PROTOCOL_ERRORS_TOTAL,
-                "Connections ended by an HTTP protocol error before a request reached hookwall's checks, by kind.",
-            ),
+        );
+        let protocol_errors = metrics.int_counter_vec(
+            PROTOCOL_ERRORS_TOTAL,
+            "Connections ended by an HTTP protocol error before a request reached hookwall's checks, by kind.",
             &["kind"],
-        )
-        .expect("valid metric");
-        metrics.register(open.clone());
-        metrics.register(accepted.clone());
-        metrics.register(rejected.clone());
-        metrics.register(evicted.clone());
-        metrics.register(idle_closed.clone());
-        metrics.register(tls_handshake_failures.clone());
-        metrics.register(protocol_errors.clone());
+        );
         // A counter that first appears at 1 shows no increase in Prometheus: create at zero.
         for kind in PROTOCOL_ERROR_KINDS {
             protocol_errors.with_label_values(&[kind]);
         }
         ConnectionMetrics {
-            open,
-            accepted,
+            open: metrics.int_gauge(CONNECTIONS_OPEN, "Client connections open now."),
+            accepted: metrics.int_counter(CONNECTIONS_TOTAL, "Client connections accepted."),
             rejected_at_limit: rejected.with_label_values(&["max_connections"]),
-            evicted,
-            idle_closed,
-            tls_handshake_failures,
+            evicted: metrics.int_counter(
+                CONNECTIONS_EVICTED_TOTAL,
+                "Idle connections closed to make room for new ones at limits.max_connections.",
+            ),
+            idle_closed: metrics.int_counter(
+                CONNECTIONS_IDLE_CLOSED_TOTAL,
+                "Connections closed after server.idle_timeout without a request.",
+            ),
+            tls_handshake_failures: metrics.int_counter(
+                TLS_HANDSHAKE_FAILURES_TOTAL,
+                "TLS handshakes that failed or timed out.",
+            ),
             protocol_errors,
         }
     }

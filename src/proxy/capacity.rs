@@ -31,18 +31,14 @@ pub(crate) struct Capacity {
 
 impl Capacity {
     pub(crate) fn new(metrics: &Metrics) -> Capacity {
-        let forwarding = IntGauge::new(
+        let forwarding = metrics.int_gauge(
             FORWARDING,
             "Verified requests being forwarded to the app (bounded by limits.max_in_flight).",
-        )
-        .expect("valid metric");
-        let unverified = IntGauge::new(
+        );
+        let unverified = metrics.int_gauge(
             UNVERIFIED_READS,
             "Request bodies being read whose signature is not verified yet.",
-        )
-        .expect("valid metric");
-        metrics.register(forwarding.clone());
-        metrics.register(unverified.clone());
+        );
         Capacity {
             forwarding,
             unverified,

@@ -5,9 +5,7 @@
 use crate::config::UNMATCHED_ROUTE;
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::outcome::Outcome;
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-};
+use prometheus::{Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge};
 use std::time::Duration;
 
 const REQUESTS_TOTAL: &str = "hookwall_requests_total";
@@ -38,60 +36,35 @@ pub(crate) struct RequestMetrics {
 impl RequestMetrics {
     /// Creates and registers the families, with the unmatched route's series at zero.
     pub(crate) fn new(metrics: &Metrics) -> RequestMetrics {
-        let requests = IntCounterVec::new(
-            Opts::new(REQUESTS_TOTAL, "Requests by route and outcome."),
-            &["route", "outcome"],
-        )
-        .expect("valid metric");
-        let request_duration = HistogramVec::new(
-            HistogramOpts::new(
+        let families = RequestMetrics {
+            requests: metrics.int_counter_vec(
+                REQUESTS_TOTAL,
+                "Requests by route and outcome.",
+                &["route", "outcome"],
+            ),
+            request_duration: metrics.histogram_vec(
                 REQUEST_DURATION,
                 "Time from request head to response head, by route.",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
-            &["route"],
-        )
-        .expect("valid metric");
-        let upstream_duration = HistogramVec::new(
-            HistogramOpts::new(
+                DURATION_BUCKETS,
+                &["route"],
+            ),
+            upstream_duration: metrics.histogram_vec(
                 UPSTREAM_DURATION,
                 "Time the upstream took to answer a forwarded request, by route.",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
-            &["route"],
-        )
-        .expect("valid metric");
-        let upstream_responses = IntCounterVec::new(
-            Opts::new(
+                DURATION_BUCKETS,
+                &["route"],
+            ),
+            upstream_responses: metrics.int_counter_vec(
                 UPSTREAM_RESPONSES_TOTAL,
                 "Upstream responses by route and status class.",
+                &["route", "status_class"],
             ),
-            &["route", "status_class"],
-        )
-        .expect("valid metric");
-        let shadow_verdicts = IntCounterVec::new(
-            Opts::new(
+            shadow_verdicts: metrics.int_counter_vec(
                 SHADOW_VERDICTS_TOTAL,
                 "Verification verdicts on shadow-mode routes (forwarded regardless), by outcome.",
+                &["route", "outcome"],
             ),
-            &["route", "outcome"],
-        )
-        .expect("valid metric");
-        let in_flight =
-            IntGauge::new(IN_FLIGHT, "Requests being handled now.").expect("valid metric");
-        metrics.register(requests.clone());
-        metrics.register(request_duration.clone());
-        metrics.register(upstream_duration.clone());
-        metrics.register(upstream_responses.clone());
-        metrics.register(shadow_verdicts.clone());
-        metrics.register(in_flight.clone());
-        let families = RequestMetrics {
-            requests,
-            request_duration,
-            upstream_duration,
-            upstream_responses,
-            shadow_verdicts,
-            in_flight,
+            in_flight: metrics.int_gauge(IN_FLIGHT, "Requests being handled now."),
         };
         // Unmatched requests have their own label; create its series up front.
         families.route(UNMATCHED_ROUTE);

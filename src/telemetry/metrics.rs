@@ -7,7 +7,11 @@
 //! names from the config, outcomes from `Outcome`, status classes from the status code.
 //! Nothing from a request's headers.
 
-use prometheus::{Encoder, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::core::Collector;
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
 
 const BUILD_INFO: &str = "hookwall_build_info";
 
@@ -25,36 +29,64 @@ impl Default for Metrics {
 impl Metrics {
     /// A registry holding only `hookwall_build_info`; components add their own.
     pub fn new() -> Metrics {
-        let registry = Registry::new();
-        let build_info = IntGaugeVec::new(
-            Opts::new(
+        let metrics = Metrics {
+            registry: Registry::new(),
+        };
+        metrics
+            .int_gauge_vec(
                 BUILD_INFO,
                 "Always 1; the version label says which build runs.",
-            ),
-            &["version"],
-        )
-        .expect("valid metric");
-        build_info
+                &["version"],
+            )
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        registry
-            .register(Box::new(build_info))
-            .expect("metric names are unique");
-        Metrics { registry }
+        metrics
     }
 
     /// Registers a component's own metric: components create and record their metrics next
     /// to the code that knows what happened, and only share the registry.
-    pub(crate) fn register(&self, collector: impl prometheus::core::Collector + 'static) {
+    fn register<C: Collector + Clone + 'static>(&self, collector: C) -> C {
         self.registry
-            .register(Box::new(collector))
+            .register(Box::new(collector.clone()))
             .expect("each metric is registered once, under a unique name");
+        collector
     }
 
-    /// The registry itself, for a component whose metrics also serve outside a [`Metrics`]
-    /// (the dedupe store's, which its benchmark registers alone).
-    pub(crate) fn registry(&self) -> &Registry {
-        &self.registry
+    /// A registered gauge of whole numbers.
+    pub(crate) fn int_gauge(&self, name: &str, help: &str) -> IntGauge {
+        self.register(IntGauge::new(name, help).expect("valid metric"))
+    }
+
+    /// A registered gauge of fractional values.
+    pub(crate) fn gauge(&self, name: &str, help: &str) -> Gauge {
+        self.register(Gauge::new(name, help).expect("valid metric"))
+    }
+
+    /// A registered counter.
+    pub(crate) fn int_counter(&self, name: &str, help: &str) -> IntCounter {
+        self.register(IntCounter::new(name, help).expect("valid metric"))
+    }
+
+    /// A registered family of counters, one per combination of `labels`.
+    pub(crate) fn int_counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.register(IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    }
+
+    /// A registered family of whole-number gauges, one per combination of `labels`.
+    pub(crate) fn int_gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.register(IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"))
+    }
+
+    /// A registered family of histograms over `buckets`, one per combination of `labels`.
+    pub(crate) fn histogram_vec(
+        &self,
+        name: &str,
+        help: &str,
+        buckets: &[f64],
+        labels: &[&str],
+    ) -> HistogramVec {
+        let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+        self.register(HistogramVec::new(opts, labels).expect("valid metric"))
     }
 
     /// The Prometheus text exposition of every metric.

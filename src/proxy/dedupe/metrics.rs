@@ -2,9 +2,7 @@
 //! errors it returns. Registered once per process, so they survive store rebuilds on reload.
 
 use crate::telemetry::metrics::Metrics;
-use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{HistogramVec, IntCounterVec, IntGauge, IntGaugeVec};
 use std::time::Duration;
 
 pub(crate) const STORE_UP: &str = "hookwall_dedupe_store_up";
@@ -24,15 +22,13 @@ pub(crate) struct DedupeMetrics {
 impl DedupeMetrics {
     /// Creates and registers the store's metrics and the per-route entries gauge.
     pub(crate) fn new(metrics: &Metrics) -> DedupeMetrics {
-        let entries = IntGaugeVec::new(
-            Opts::new(ENTRIES, "Deliveries remembered for duplicate suppression."),
-            &["route"],
-        )
-        .expect("valid metric");
-        metrics.register(entries.clone());
         DedupeMetrics {
-            store: StoreMetrics::new(metrics.registry()),
-            entries,
+            store: StoreMetrics::new(metrics),
+            entries: metrics.int_gauge_vec(
+                ENTRIES,
+                "Deliveries remembered for duplicate suppression.",
+                &["route"],
+            ),
         }
     }
 
@@ -122,39 +118,23 @@ pub struct StoreMetrics {
 }
 
 impl StoreMetrics {
-    /// Creates the store's metrics in `registry`, the alerts' series at zero.
-    pub fn new(registry: &Registry) -> StoreMetrics {
-        let up = IntGauge::new(
+    /// Creates and registers the store's metrics, the alerts' series at zero.
+    pub fn new(metrics: &Metrics) -> StoreMetrics {
+        let up = metrics.int_gauge(
             STORE_UP,
             "1 while the dedupe store answers (always 1 for the in-memory store), 0 while it does not.",
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                STORE_COMMAND_DURATION,
-                "Time the shared dedupe store took to answer a command, by command (errors included).",
-            )
-            .buckets(COMMAND_BUCKETS.to_vec()),
+        );
+        let duration = metrics.histogram_vec(
+            STORE_COMMAND_DURATION,
+            "Time the shared dedupe store took to answer a command, by command (errors included).",
+            COMMAND_BUCKETS,
             &["command"],
-        )
-        .expect("valid metric");
-        let errors = IntCounterVec::new(
-            Opts::new(
-                STORE_ERRORS_TOTAL,
-                "Shared dedupe store commands that failed, by kind.",
-            ),
+        );
+        let errors = metrics.int_counter_vec(
+            STORE_ERRORS_TOTAL,
+            "Shared dedupe store commands that failed, by kind.",
             &["kind"],
-        )
-        .expect("valid metric");
-        for collector in [
-            Box::new(up.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(errors.clone()),
-        ] {
-            registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
+        );
         // Alerts watch these from the start, so they exist at zero.
         for kind in ErrorKind::ALL {
             errors.with_label_values(&[kind.label()]);

@@ -636,11 +636,11 @@ mod tests {
             timeout: Duration::from_millis(50),
             on_error: OnError::Forward,
         };
-        let registry = prometheus::Registry::new();
+        let metrics = crate::telemetry::metrics::Metrics::new();
         let store = RedisStore::new(
             settings,
             Duration::from_secs(1),
-            StoreMetrics::new(&registry),
+            StoreMetrics::new(&metrics),
         );
         let route_a = RouteKeys::new(Arc::clone(&store), "a");
         let route_b = RouteKeys::new(store, "b");
