@@ -54,17 +54,16 @@ crate::net::write_through!(Lingering, shutdown = poll_linger);
 impl<T: AsyncRead + AsyncWrite + Unpin> Lingering<T> {
     /// Closes our side, then reads and discards until the sender is done or a bound is hit.
     fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let this = self;
         loop {
-            match &mut this.state {
+            match &mut self.state {
                 State::Open => {
                     // Send our FIN first: the sender sees the end of our response.
-                    let shut = ready!(Pin::new(&mut this.inner).poll_shutdown(cx));
+                    let shut = ready!(Pin::new(&mut self.inner).poll_shutdown(cx));
                     if shut.is_err() {
-                        this.state = State::Closed;
+                        self.state = State::Closed;
                         return Poll::Ready(Ok(()));
                     }
-                    this.state = State::Draining {
+                    self.state = State::Draining {
                         deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
                         discarded: 0,
                     };
@@ -74,21 +73,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Lingering<T> {
                     discarded,
                 } => {
                     if deadline.as_mut().poll(cx).is_ready() {
-                        this.state = State::Closed;
+                        self.state = State::Closed;
                         continue;
                     }
                     let mut scratch = [0u8; 4096];
                     let mut buf = ReadBuf::new(&mut scratch);
-                    match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                    match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
                             *discarded += buf.filled().len();
                             if *discarded > LINGER_MAX_BYTES {
-                                this.state = State::Closed;
+                                self.state = State::Closed;
                             }
                         }
                         // End of stream or an error: the sender is done.
-                        Poll::Ready(_) => this.state = State::Closed,
+                        Poll::Ready(_) => self.state = State::Closed,
                     }
                 }
                 State::Closed => return Poll::Ready(Ok(())),
