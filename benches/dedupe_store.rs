@@ -107,8 +107,7 @@ fn route(dedupe_table: &str) -> Arc<RouteDedupe> {
         ))
     })
     .expect("bench config");
-    let registry = prometheus::Registry::new();
-    let metrics = StoreMetrics::new(&registry);
+    let metrics = StoreMetrics::new(&hookwall::telemetry::metrics::Metrics::new());
     let shared = SharedStore::new(&config, &metrics, None);
     let gauge = prometheus::IntGauge::new("bench_entries", "bench").unwrap();
     let settings = config.routes[0].dedupe.clone().expect("a dedupe window");

@@ -118,7 +118,7 @@ secrets = [{{ env = "HOOKWALL_BENCH_SECRET" }}]
         |source: &SecretSource| Ok(Secret::literal(source.clone(), SECRET.as_bytes().to_vec()));
     let config = Config::from_toml_with_secrets(&text, "request_path bench", &resolve)
         .expect("bench config is valid");
-    Proxy::new(&config, Arc::new(Metrics::new()))
+    Proxy::new(&config, &Metrics::new())
 }
 
 /// A request as hyper's server would hand it over (origin-form URI, Host header).

@@ -7,15 +7,16 @@
 //! drains in the order Kubernetes expects.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod config;
-pub mod dev;
-pub mod net;
+pub(crate) mod dev;
+pub(crate) mod net;
 pub mod proxy;
 pub mod signature;
 pub mod telemetry;
 #[cfg(test)]
 mod test_support;
 
-pub use app::start::{Running, StartError, start, start_with_workers};
+pub use app::start::{Running, StartError, start};

@@ -23,14 +23,14 @@ const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ADMIN_CONNECTIONS: usize = 64;
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub struct AdminState {
-    pub metrics: Arc<Metrics>,
-    pub readiness: Arc<Readiness>,
-    pub deliveries: Arc<Deliveries>,
+pub(crate) struct AdminState {
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) readiness: Arc<Readiness>,
+    pub(crate) deliveries: Arc<Deliveries>,
 }
 
 /// Serves admin requests until the process exits.
-pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
+pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS));
     loop {
         let Ok((stream, _peer)) = listener.accept().await else {

@@ -34,7 +34,7 @@ const VERSION: &str = concat!(
                   embedded development setup."
 )]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// Without a subcommand: the options of `hookwall run`.

@@ -1,15 +1,15 @@
 //! The process: command line, start-up, worker runtimes, signals, the admin listener, reload
 //! and the drain. It may use every other layer; nothing else uses it.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod cli;
-pub mod deliveries;
-pub mod process;
-pub mod reload;
-pub mod schemes;
-pub mod shutdown;
-pub mod start;
-pub mod summary;
+pub(crate) mod deliveries;
+pub(crate) mod process;
+pub(crate) mod reload;
+pub(crate) mod schemes;
+pub(crate) mod shutdown;
+pub(crate) mod start;
+pub(crate) mod summary;
 
 /// Prints `message` as hookwall's own error and returns the failure exit code.
 pub(crate) fn fail(message: impl std::fmt::Display) -> std::process::ExitCode {

@@ -11,14 +11,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// Listen addresses given on the command line, replacing the config's.
-pub struct Overrides {
-    pub listen: Option<SocketAddr>,
-    pub admin_listen: Option<SocketAddr>,
+pub(crate) struct Overrides {
+    pub(crate) listen: Option<SocketAddr>,
+    pub(crate) admin_listen: Option<SocketAddr>,
 }
 
 /// Runs hookwall until a signal ends it: the config at `config_path`, or without one the
 /// embedded development setup; `overrides` replace the listen addresses either way.
-pub fn run(config_path: Option<&Path>, overrides: Overrides) -> ExitCode {
+pub(crate) fn run(config_path: Option<&Path>, overrides: Overrides) -> ExitCode {
     let file_config = match config_path {
         Some(path) => match Config::load(path) {
             Ok(config) => Some(config),
@@ -100,10 +100,11 @@ async fn run_async(
     }
     let _log_writer = logging::init(&config.log);
 
-    let running = match crate::start_with_workers(config, certificate, &extra_workers).await {
-        Ok(running) => running,
-        Err(err) => return fail(err),
-    };
+    let running =
+        match crate::app::start::start_with_workers(config, certificate, &extra_workers).await {
+            Ok(running) => running,
+            Err(err) => return fail(err),
+        };
     if let Some(setup) = &embedded_setup {
         println!(
             "{}",

@@ -1,3 +1,5 @@
+//! Reload by polling file contents: inotify misses Kubernetes' symlink swap of a mounted Secret.
+//!
 //! Reloading without a restart: the certificate pair, the secret files and the config file.
 //!
 //! Files are polled by content, not watched with inotify: Kubernetes updates a mounted Secret
@@ -11,12 +13,81 @@ use crate::config::{Config, SecretSource};
 use crate::net::tls::{self, CertStore};
 use crate::proxy::service::Proxy;
 use crate::telemetry::metrics::Metrics;
+use prometheus::{Gauge, IntCounterVec, IntGaugeVec};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+const RELOADS_TOTAL: &str = "hookwall_reloads_total";
+const RELOAD_LAST_SUCCESS: &str = "hookwall_reload_last_success";
+const TLS_CERT_EXPIRY: &str = "hookwall_tls_cert_expiry_timestamp_seconds";
+
+/// What can be reloaded: the certificate pair, the config file (or SIGHUP), a secret file.
+const RELOAD_KINDS: [&str; 3] = ["tls", "config", "secrets"];
+
+/// The reloads counted by kind and result, and the serving certificate's expiry.
+pub(crate) struct ReloadMetrics {
+    /// By kind (`tls`, `config`, `secrets`) and result (`success`, `failure`).
+    reloads: IntCounterVec,
+    /// 1 while the last reload of a kind succeeded (or none was needed), 0 after a failure.
+    last_success: IntGaugeVec,
+    /// Registered only when TLS is on, so plain-HTTP setups do not show an expiry of 0.
+    tls_cert_expiry: Option<Gauge>,
+}
+
+impl ReloadMetrics {
+    /// Creates and registers the reload metrics; the certificate's expiry only if `tls`.
+    pub(crate) fn new(metrics: &Metrics, tls: bool) -> ReloadMetrics {
+        let reloads = metrics.int_counter_vec(
+            RELOADS_TOTAL,
+            "Reloads of certificates, secrets and config.",
+            &["kind", "result"],
+        );
+        let last_success = metrics.int_gauge_vec(
+            RELOAD_LAST_SUCCESS,
+            "1 if the last reload of this kind succeeded, 0 if it failed (the previous one still runs).",
+            &["kind"],
+        );
+        // Series that alerts watch exist from the start, at zero (or 1 for "last reload
+        // succeeded"): a counter that first appears at 1 shows no increase in Prometheus.
+        for kind in RELOAD_KINDS {
+            reloads.with_label_values(&[kind, "success"]);
+            reloads.with_label_values(&[kind, "failure"]);
+            last_success.with_label_values(&[kind]).set(1);
+        }
+        let tls_cert_expiry = tls.then(|| {
+            metrics.gauge(
+                TLS_CERT_EXPIRY,
+                "When the serving certificate expires (Unix seconds).",
+            )
+        });
+        ReloadMetrics {
+            reloads,
+            last_success,
+            tls_cert_expiry,
+        }
+    }
+
+    /// Records one reload attempt of a kind from [`RELOAD_KINDS`].
+    fn record(&self, kind: &str, ok: bool) {
+        self.reloads
+            .with_label_values(&[kind, if ok { "success" } else { "failure" }])
+            .inc();
+        self.last_success
+            .with_label_values(&[kind])
+            .set(i64::from(ok));
+    }
+
+    /// Sets the serving certificate's expiry (Unix seconds).
+    pub(crate) fn set_tls_cert_expiry(&self, not_after: i64) {
+        if let Some(gauge) = &self.tls_cert_expiry {
+            gauge.set(not_after as f64);
+        }
+    }
+}
 
 /// A file's content hash, or `None` while it cannot be read.
 type Fingerprint = Option<[u8; 32]>;
@@ -27,10 +98,10 @@ fn fingerprint(path: &PathBuf) -> Fingerprint {
         .map(|bytes| Sha256::digest(&bytes).into())
 }
 
-pub struct Reloader {
+pub(crate) struct Reloader {
     config: Config,
     proxy: Arc<Proxy>,
-    metrics: Arc<Metrics>,
+    metrics: ReloadMetrics,
     cert_store: Option<Arc<CertStore>>,
     /// Last seen content of every watched file.
     seen: HashMap<PathBuf, Fingerprint>,
@@ -66,10 +137,10 @@ impl ReloadKind {
 }
 
 impl Reloader {
-    pub fn new(
+    pub(crate) fn new(
         config: Config,
         proxy: Arc<Proxy>,
-        metrics: Arc<Metrics>,
+        metrics: ReloadMetrics,
         cert_store: Option<Arc<CertStore>>,
     ) -> Reloader {
         let mut reloader = Reloader {
@@ -87,7 +158,7 @@ impl Reloader {
     }
 
     /// Polls every `interval`, and reloads everything on a request from `requests` (SIGHUP).
-    pub async fn run(mut self, interval: Duration, mut requests: mpsc::Receiver<()>) {
+    pub(crate) async fn run(mut self, interval: Duration, mut requests: mpsc::Receiver<()>) {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await;
@@ -179,7 +250,7 @@ impl Reloader {
             Ok(loaded) => {
                 store.replace(loaded.certified);
                 self.metrics.set_tls_cert_expiry(loaded.not_after);
-                self.metrics.reload("tls", true);
+                self.metrics.record("tls", true);
                 tracing::info!(
                     kind = "tls",
                     cert_file = %files.cert_file.display(),
@@ -188,7 +259,7 @@ impl Reloader {
                 );
             }
             Err(err) => {
-                self.metrics.reload("tls", false);
+                self.metrics.record("tls", false);
                 tracing::error!(kind = "tls", error = %err, "TLS reload failed; still serving the previous certificate");
             }
         }
@@ -219,7 +290,7 @@ impl Reloader {
                     let print = fingerprint(&path);
                     self.seen.entry(path).or_insert(print);
                 }
-                self.metrics.reload(kind.label(), true);
+                self.metrics.record(kind.label(), true);
                 match kind {
                     ReloadKind::Config => tracing::info!(
                         kind = kind.label(),
@@ -234,7 +305,7 @@ impl Reloader {
                 }
             }
             Err(err) => {
-                self.metrics.reload(kind.label(), false);
+                self.metrics.record(kind.label(), false);
                 match kind {
                     ReloadKind::Config => tracing::error!(
                         kind = kind.label(),

@@ -4,7 +4,7 @@
 use crate::signature::catalogue::{self, Preset, presets};
 
 /// The listing (or one scheme's entry); `markdown` gives README's table.
-pub fn render(name: Option<&str>, markdown: bool) -> Result<String, String> {
+pub(crate) fn render(name: Option<&str>, markdown: bool) -> Result<String, String> {
     match name {
         None => Ok(table(markdown)),
         Some(name) => {

@@ -8,7 +8,7 @@
 //! 4. exit, reporting how many connections had to be cut off (zero on a clean drain).
 
 use crate::net::connections::ConnectionTracker;
-pub use crate::net::connections::Phase;
+pub(crate) use crate::net::connections::Phase;
 use crate::proxy::service::Proxy;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -16,16 +16,16 @@ use tokio::sync::watch;
 
 /// Whether `/readyz` says ready: set once listening, cleared when the drain starts.
 #[derive(Default)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     ready: AtomicBool,
 }
 
 impl Readiness {
-    pub fn set(&self, ready: bool) {
+    pub(crate) fn set(&self, ready: bool) {
         self.ready.store(ready, Ordering::SeqCst);
     }
 
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
     }
 }
@@ -34,19 +34,13 @@ impl Readiness {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DrainReport {
     /// Connections still open when the grace period ran out.
-    pub connections_cut: usize,
+    pub(crate) connections_cut: usize,
     /// Requests that were still being handled then.
-    pub requests_cut: usize,
-}
-
-impl DrainReport {
-    pub fn is_clean(&self) -> bool {
-        self.connections_cut == 0 && self.requests_cut == 0
-    }
+    pub(crate) requests_cut: usize,
 }
 
 /// Runs the drain (steps 1–3 above) and reports what was left at the end.
-pub async fn drain(
+pub(crate) async fn drain(
     phase: &watch::Sender<Phase>,
     readiness: &Readiness,
     proxy: &Proxy,

@@ -5,6 +5,7 @@ use crate::app::shutdown::{DrainReport, Phase, Readiness};
 use crate::app::{admin, reload, shutdown};
 use crate::config::Config;
 use crate::net::connections::ConnectionTracker;
+use crate::net::metrics::ConnectionMetrics;
 use crate::net::{server, tls};
 use crate::proxy::service::Proxy;
 use crate::telemetry::metrics::Metrics;
@@ -16,15 +17,21 @@ use tokio::sync::{mpsc, watch};
 /// Why hookwall could not start. Each message names the key to change.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The certificate pair could not be loaded or used.
     #[error(transparent)]
     Tls(#[from] crate::net::tls::TlsError),
     #[error(
         "cannot listen on {addr} (`{key}` in {origin}): {source}; choose a free address or stop what uses it"
     )]
+    /// A listener could not bind its address.
     Bind {
+        /// The config key that named the address.
         key: &'static str,
+        /// The address asked for.
         addr: SocketAddr,
+        /// The config it came from (file path or embedded default).
         origin: String,
+        /// Why the operating system refused.
         source: std::io::Error,
     },
 }
@@ -33,8 +40,11 @@ pub enum StartError {
 pub struct Running {
     /// Where the proxy listener is bound (the real port when 0 was asked for).
     pub proxy_addr: SocketAddr,
+    /// Where the admin listener (probes, `/metrics`, deliveries page) is bound.
     pub admin_addr: SocketAddr,
+    /// The registry `/metrics` serves, for tests that read a counter directly.
     pub metrics: Arc<Metrics>,
+    /// The running proxy (its deliveries ring, drain state).
     pub proxy: Arc<Proxy>,
     phase: watch::Sender<Phase>,
     readiness: Arc<Readiness>,
@@ -56,22 +66,23 @@ pub async fn start(
 /// other threads (the binary runs one single-threaded runtime per CPU). Every worker accepts
 /// from the same listening socket and serves its connections start to finish on its own
 /// thread, so a request never wakes another thread.
-pub async fn start_with_workers(
+pub(crate) async fn start_with_workers(
     config: Config,
     certificate: Option<tls::LoadedCert>,
     workers: &[tokio::runtime::Handle],
 ) -> Result<Running, StartError> {
-    let metrics = Arc::new(Metrics::new());
-
     let loaded = match (certificate, &config.server.tls) {
         (Some(generated), _) => Some(generated),
         (None, Some(files)) => Some(tls::load_pem_files(files).map_err(StartError::Tls)?),
         (None, None) => None,
     };
     let tls_enabled = loaded.is_some();
+    let metrics = Arc::new(Metrics::new());
+    let reload_metrics = reload::ReloadMetrics::new(&metrics, tls_enabled);
+    let connection_metrics = ConnectionMetrics::new(&metrics);
     let (acceptor, cert_store) = match loaded {
         Some(loaded) => {
-            metrics.set_tls_cert_expiry(loaded.not_after);
+            reload_metrics.set_tls_cert_expiry(loaded.not_after);
             let store = tls::CertStore::new(loaded.certified);
             let server_config = tls::server_config(Arc::clone(&store)).map_err(StartError::Tls)?;
             (
@@ -103,10 +114,10 @@ pub async fn start_with_workers(
         .local_addr()
         .expect("bound socket has an address");
 
-    let proxy = Arc::new(Proxy::new(&config, Arc::clone(&metrics)).with_tls(tls_enabled));
+    let proxy = Arc::new(Proxy::new(&config, &metrics).with_tls(tls_enabled));
     let readiness = Arc::new(Readiness::default());
     let (phase, phase_watch) = watch::channel(Phase::Serving);
-    let connections = ConnectionTracker::new(metrics.connections_open.clone());
+    let connections = ConnectionTracker::new(connection_metrics.open.clone());
 
     tokio::spawn(admin::serve(
         admin_listener,
@@ -118,7 +129,7 @@ pub async fn start_with_workers(
     ));
     let context = Arc::new(server::ConnectionContext {
         handler: Arc::clone(&proxy),
-        metrics: Arc::clone(&metrics),
+        metrics: connection_metrics,
         tls: acceptor,
         server: config.server.clone(),
         phase: phase_watch,
@@ -150,7 +161,7 @@ pub async fn start_with_workers(
     let reloader = reload::Reloader::new(
         config.clone(),
         Arc::clone(&proxy),
-        Arc::clone(&metrics),
+        reload_metrics,
         cert_store,
     );
     tokio::spawn(reloader.run(config.server.reload_interval, reload_receiver));

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 /// The summary after "config … is valid"; `tls` describes the listener's TLS (or its absence).
-pub fn describe(config: &Config, tls: &str) -> String {
+pub(crate) fn describe(config: &Config, tls: &str) -> String {
     let mut out = String::new();
     let server = &config.server;
     let upstream = &config.upstream;
@@ -115,7 +115,7 @@ fn cidrs(nets: &[IpNet]) -> String {
 }
 
 /// A duration in the largest unit that states it exactly: `24h`, `5m`, `30s`, `500ms`.
-pub fn duration(value: Duration) -> String {
+pub(crate) fn duration(value: Duration) -> String {
     let seconds = value.as_secs();
     if value.subsec_nanos() != 0 {
         return if value.subsec_nanos().is_multiple_of(1_000_000) {

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 /// A Redis on the same network answers in well under a millisecond; 250 ms rides out a
 /// slow moment without letting a dead Redis add more than that to a delivery.
-pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+pub(crate) const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// Shared by every hookwall on one Redis; change it to keep several installations apart.
-pub const DEFAULT_KEY_PREFIX: &str = "hookwall:";
+pub(crate) const DEFAULT_KEY_PREFIX: &str = "hookwall:";
 
 /// Where duplicate suppression remembers deliveries.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub enum DedupeStore {
+pub(crate) enum DedupeStore {
     /// In this process: forgotten on restart, not shared between replicas (the default).
     #[default]
     Memory,
@@ -24,21 +24,21 @@ pub enum DedupeStore {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedisStore {
-    pub servers: RedisServers,
+pub(crate) struct RedisStore {
+    pub(crate) servers: RedisServers,
     /// The data nodes' password (`AUTH`); the user, if any, is in the URL.
-    pub password: Option<Secret>,
+    pub(crate) password: Option<Secret>,
     /// PEM roots trusted for `rediss://` instead of the system's (a private CA).
-    pub ca: Option<CaFile>,
-    pub key_prefix: String,
+    pub(crate) ca: Option<CaFile>,
+    pub(crate) key_prefix: String,
     /// Bounds every Redis command, connecting included.
-    pub timeout: Duration,
-    pub on_error: OnError,
+    pub(crate) timeout: Duration,
+    pub(crate) on_error: OnError,
 }
 
 /// Which Redis deployment holds the keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RedisServers {
+pub(crate) enum RedisServers {
     /// One server (or a managed endpoint that fails over behind one name): `redis_url`.
     Single { url: String },
     /// A master found through Redis Sentinel: `redis_sentinels` and `redis_sentinel_master`.
@@ -55,7 +55,7 @@ pub enum RedisServers {
 
 impl RedisServers {
     /// Whether connections use TLS (every URL agrees; checked at load).
-    pub fn tls(&self) -> bool {
+    pub(crate) fn tls(&self) -> bool {
         let first = match self {
             RedisServers::Single { url } => url,
             RedisServers::Sentinel { sentinels, .. } => &sentinels[0],
@@ -66,9 +66,9 @@ impl RedisServers {
 }
 
 #[derive(Clone, PartialEq, Eq)]
-pub struct CaFile {
-    pub path: PathBuf,
-    pub pem: Vec<u8>,
+pub(crate) struct CaFile {
+    pub(crate) path: PathBuf,
+    pub(crate) pem: Vec<u8>,
 }
 
 impl std::fmt::Debug for CaFile {
@@ -79,7 +79,7 @@ impl std::fmt::Debug for CaFile {
 
 /// What a request gets when Redis cannot answer within `timeout`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnError {
+pub(crate) enum OnError {
     /// Forward without duplicate suppression: the app may see a duplicate, never a gap.
     Forward,
     /// Answer 503 with `Retry-After`: the sender retries once Redis is back.
@@ -88,7 +88,7 @@ pub enum OnError {
 
 impl DedupeStore {
     /// The files a reload re-reads (password files and the CA file).
-    pub fn files(&self) -> Vec<PathBuf> {
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
         let DedupeStore::Redis(redis) = self else {
             return Vec::new();
         };
@@ -115,7 +115,7 @@ impl DedupeStore {
 }
 
 /// Validates `[dedupe]`. Errors are `(key, message)`; the caller adds the file.
-pub fn from_raw(
+pub(crate) fn from_raw(
     raw: RawDedupe,
     resolve: &dyn Fn(&SecretSource) -> Result<Secret, String>,
 ) -> Result<DedupeStore, (String, String)> {

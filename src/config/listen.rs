@@ -10,7 +10,7 @@ const EXPECTED: &str = "write an IP address and a port, like \"0.0.0.0:8443\" (e
                         \"127.0.0.1:8443\" (this machine only) or \"[::]:8443\" (IPv6)";
 
 /// Parses `IP:PORT` (IPv6 in brackets); the error names what is wrong and the expected form.
-pub fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }

@@ -9,8 +9,8 @@ mod listen;
 mod raw;
 mod secret;
 
-pub use dedupe::{CaFile, DedupeStore, OnError, RedisServers, RedisStore};
-pub use listen::parse_listen_address;
+pub(crate) use dedupe::{DedupeStore, OnError, RedisServers, RedisStore};
+pub(crate) use listen::parse_listen_address;
 pub use secret::{Secret, SecretSource};
 
 use crate::signature::{
@@ -25,148 +25,163 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Port 8443: the usual unprivileged HTTPS port, so hookwall runs as non-root.
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 /// Admin endpoints on their own port, so probes and scrapes never mix with webhook traffic.
-pub const DEFAULT_ADMIN_LISTEN: &str = "0.0.0.0:9090";
+pub(crate) const DEFAULT_ADMIN_LISTEN: &str = "0.0.0.0:9090";
 /// Long enough for a slow app to answer a webhook; senders time out around 30 s themselves.
-pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 /// The app is on loopback: a connect that takes seconds means it is not there.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Below Node.js's 5 s `keepAliveTimeout`, so hookwall never reuses a connection the app is
 /// about to close (which would fail a delivery).
-pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
-pub const DEFAULT_POOL_MAX_IDLE: usize = 64;
+pub(crate) const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+pub(crate) const DEFAULT_POOL_MAX_IDLE: usize = 64;
 /// Webhook payloads are small JSON documents; 1 MiB leaves room while bounding memory.
-pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// A whole body must arrive within this; stops slow-body (R.U.D.Y.) attacks.
-pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Each connection costs memory (TLS buffers); this bounds it at a few tens of MiB.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Verified requests at the app at once: bounds the app's concurrency. Buffered bodies are
 /// bounded by this plus `max_unverified_bodies`, times `max_body_bytes`.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 128;
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 128;
 /// Bodies being read whose signature is not verified yet. Bounded apart from `max_in_flight`,
 /// so senders of forgeries cannot take the slots genuine deliveries need.
-pub const DEFAULT_MAX_UNVERIFIED_BODIES: usize = 256;
+pub(crate) const DEFAULT_MAX_UNVERIFIED_BODIES: usize = 256;
 /// Unverified body reads one client address may hold: no single source takes every slot.
-pub const DEFAULT_MAX_UNVERIFIED_PER_SOURCE: usize = 32;
+pub(crate) const DEFAULT_MAX_UNVERIFIED_PER_SOURCE: usize = 32;
 /// Unverified body reads one connection may hold (HTTP/2 multiplexes many streams).
-pub const DEFAULT_MAX_UNVERIFIED_PER_CONNECTION: usize = 8;
+pub(crate) const DEFAULT_MAX_UNVERIFIED_PER_CONNECTION: usize = 8;
 /// Webhook senders are servers that send a whole body in milliseconds; a body arriving slower
 /// than 1 KiB/s after the grace period below is a slow-body attack, not a delivery.
-pub const DEFAULT_MIN_BODY_RATE: u64 = 1024;
-pub const DEFAULT_BODY_RATE_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_MIN_BODY_RATE: u64 = 1024;
+pub(crate) const DEFAULT_BODY_RATE_GRACE: Duration = Duration::from_secs(2);
 /// Webhook senders send a handful of short headers.
-pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
-pub const DEFAULT_MAX_HEADERS: usize = 64;
-pub const DEFAULT_MAX_H2_STREAMS: u32 = 100;
+pub(crate) const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(crate) const DEFAULT_MAX_HEADERS: usize = 64;
+pub(crate) const DEFAULT_MAX_H2_STREAMS: u32 = 100;
 /// Slowloris bound; for HTTP/1 it also closes keep-alive connections idle this long.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// An HTTP/2 connection with no request for this long is closed (GOAWAY). (Idle HTTP/1
 /// connections already close after `header_read_timeout`.)
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Long enough for Kubernetes to take the pod out of the Service's endpoints.
-pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::from_secs(5);
 /// In-flight requests get this long to finish once hookwall stops accepting.
-pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+pub(crate) const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// How often certificate and secret files are checked for changes. Kubernetes itself takes
 /// up to a minute to update a mounted Secret, so a few seconds adds little.
-pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 /// Polling faster than this only burns CPU.
-pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
 /// The recent deliveries page keeps this many requests: a few busy minutes, about a MiB at
 /// worst (each entry's headers are capped at 4 KiB).
 pub const DEFAULT_DELIVERIES: usize = 200;
 /// More would make the page's ring a memory risk (tens of MiB at worst) for little use.
-pub const MAX_DELIVERIES: usize = 10_000;
+pub(crate) const MAX_DELIVERIES: usize = 10_000;
 /// Enough deliveries to cover a day of a busy subscription, at ~100 bytes each.
-pub const DEFAULT_DEDUPE_MAX_ENTRIES: usize = 100_000;
+pub(crate) const DEFAULT_DEDUPE_MAX_ENTRIES: usize = 100_000;
 
 /// The name that labels requests matching no route; no route may take it.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
+pub(crate) const UNMATCHED_ROUTE: &str = "unmatched";
 
 /// A configuration error a person will read: the file, the key, the problem and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config file {file}: {source}; check the path given to --config")]
     Read {
+        /// The path given.
         file: String,
+        /// Why reading failed.
         source: std::io::Error,
     },
+    /// The file is not TOML, or has an unknown key or a value of the wrong type.
     #[error("config file {file} is not valid: {message}")]
-    Parse { file: String, message: String },
+    Parse {
+        /// The file (or `embedded default`).
+        file: String,
+        /// The TOML parser's message, with the line.
+        message: String,
+    },
+    /// A key has a value hookwall cannot use.
     #[error("config file {file}, key `{key}`: {message}")]
     Invalid {
+        /// The file (or `embedded default`).
         file: String,
+        /// The dotted key, such as `limits.max_body_bytes`.
         key: String,
+        /// What is wrong and what to do.
         message: String,
     },
 }
 
+/// A checked configuration: what `hookwall run` serves, built once from the TOML file.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Where this config came from, for messages ("embedded default" or the file path).
-    pub origin: String,
+    pub(crate) origin: String,
     /// The file to re-read on reload; `None` for the embedded default.
-    pub path: Option<PathBuf>,
-    pub server: Server,
-    pub admin: Admin,
-    pub upstream: Upstream,
-    pub limits: Limits,
-    pub log: Log,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) server: Server,
+    pub(crate) admin: Admin,
+    pub(crate) upstream: Upstream,
+    pub(crate) limits: Limits,
+    pub(crate) log: Log,
+    /// The `[[route]]` tables, in file order.
     pub routes: Vec<Route>,
     /// `[dedupe]`: where the routes' duplicate suppression remembers deliveries.
-    pub dedupe: DedupeStore,
+    pub(crate) dedupe: DedupeStore,
 }
 
 #[derive(Clone, Debug)]
-pub struct Server {
-    pub listen: SocketAddr,
-    pub tls: Option<TlsFiles>,
+pub(crate) struct Server {
+    pub(crate) listen: SocketAddr,
+    pub(crate) tls: Option<TlsFiles>,
     /// Runtime worker threads; `None` means one per available CPU.
-    pub workers: Option<usize>,
-    pub shutdown_delay: Duration,
-    pub shutdown_grace: Duration,
-    pub tls_handshake_timeout: Duration,
-    pub header_read_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub reload_interval: Duration,
+    pub(crate) workers: Option<usize>,
+    pub(crate) shutdown_delay: Duration,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) tls_handshake_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) reload_interval: Duration,
     /// Peers whose `X-Forwarded-For` is believed when checking `allow_sources`.
-    pub trusted_proxies: Vec<IpNet>,
+    pub(crate) trusted_proxies: Vec<IpNet>,
     /// Global source allowlist; a route's own list replaces it.
-    pub allow_sources: Option<Vec<IpNet>>,
+    pub(crate) allow_sources: Option<Vec<IpNet>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
+pub(crate) struct TlsFiles {
+    pub(crate) cert_file: PathBuf,
+    pub(crate) key_file: PathBuf,
 }
 
 #[derive(Clone, Debug)]
-pub struct Admin {
-    pub listen: SocketAddr,
+pub(crate) struct Admin {
+    pub(crate) listen: SocketAddr,
     /// How many recent requests `/deliveries` keeps; 0 turns the page off.
-    pub deliveries: usize,
+    pub(crate) deliveries: usize,
     /// Body bytes the deliveries page previews. Not a file key: only the embedded
     /// development default sets it; a configured hookwall never keeps bodies.
-    pub delivery_body_preview: usize,
+    pub(crate) delivery_body_preview: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upstream {
-    pub target: UpstreamTarget,
+pub(crate) struct Upstream {
+    pub(crate) target: UpstreamTarget,
     /// Time allowed for the upstream's response head.
-    pub timeout: Duration,
-    pub connect_timeout: Duration,
-    pub pool_idle_timeout: Duration,
-    pub pool_max_idle: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) pool_idle_timeout: Duration,
+    pub(crate) pool_max_idle: usize,
 }
 
 /// Where verified requests go.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UpstreamTarget {
+pub(crate) enum UpstreamTarget {
     /// `http://host:port`: requests keep their path; the authority only picks the socket.
     Http { authority: Authority },
     /// `unix:/path/app.sock`: nothing but hookwall can reach the app.
@@ -174,20 +189,20 @@ pub enum UpstreamTarget {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    pub max_body_bytes: u64,
-    pub body_read_timeout: Duration,
-    pub max_connections: usize,
-    pub max_in_flight: usize,
-    pub max_header_bytes: usize,
-    pub max_headers: usize,
-    pub max_h2_streams: u32,
-    pub max_unverified_bodies: usize,
-    pub max_unverified_per_source: usize,
-    pub max_unverified_per_connection: usize,
+pub(crate) struct Limits {
+    pub(crate) max_body_bytes: u64,
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) max_h2_streams: u32,
+    pub(crate) max_unverified_bodies: usize,
+    pub(crate) max_unverified_per_source: usize,
+    pub(crate) max_unverified_per_connection: usize,
     /// Bytes per second a body must average once `body_rate_grace` has passed; 0: no minimum.
-    pub min_body_rate: u64,
-    pub body_rate_grace: Duration,
+    pub(crate) min_body_rate: u64,
+    pub(crate) body_rate_grace: Duration,
 }
 
 impl Default for Limits {
@@ -212,7 +227,7 @@ impl Default for Limits {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// JSON when stdout is not a terminal (a container), text on a terminal.
     Auto,
     Json,
@@ -220,45 +235,49 @@ pub enum LogFormat {
 }
 
 #[derive(Clone, Debug)]
-pub struct Log {
-    pub format: LogFormat,
-    pub level: String,
+pub(crate) struct Log {
+    pub(crate) format: LogFormat,
+    pub(crate) level: String,
 }
 
 /// What a route does with a request whose signature fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Refuse it (the default).
     Enforce,
     /// Record the outcome but forward anyway, to roll hookwall out without risk.
     Shadow,
 }
 
+/// A route's duplicate suppression: how long and how many deliveries it remembers.
 #[derive(Clone, Debug)]
 pub struct Dedupe {
-    pub window: Duration,
-    pub max_entries: usize,
+    pub(crate) window: Duration,
+    pub(crate) max_entries: usize,
 }
 
+/// One `[[route]]`: the path prefix, its scheme and secrets, and its policies.
 #[derive(Clone, Debug)]
 pub struct Route {
     /// The metrics label: `name` from the file, or the path.
-    pub name: String,
+    pub(crate) name: String,
     /// Normalised: starts with `/`, no trailing `/` (except the root route `/`).
-    pub path: String,
-    pub scheme: Scheme,
+    pub(crate) path: String,
+    pub(crate) scheme: Scheme,
+    /// The resolved secrets; more than one while a secret is rotated.
     pub secrets: Vec<Secret>,
     /// One precomputed key per secret, in the same order.
     pub keys: Vec<Key>,
     /// Where the provider posts to, for schemes that sign the URL.
-    pub public_url: Option<PublicUrl>,
-    pub mode: Mode,
-    pub tolerance: Duration,
+    pub(crate) public_url: Option<PublicUrl>,
+    pub(crate) mode: Mode,
+    pub(crate) tolerance: Duration,
+    /// Duplicate suppression, when the route sets `dedupe`.
     pub dedupe: Option<Dedupe>,
-    pub allow_sources: Option<Vec<IpNet>>,
+    pub(crate) allow_sources: Option<Vec<IpNet>>,
     /// The methods the route takes; `None`: every method but CONNECT and TRACE.
-    pub methods: Option<Vec<http::Method>>,
+    pub(crate) methods: Option<Vec<http::Method>>,
 }
 
 impl Config {

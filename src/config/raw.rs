@@ -10,91 +10,91 @@ use std::time::Duration;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(crate) struct RawConfig {
     #[serde(default)]
-    pub server: RawServer,
+    pub(crate) server: RawServer,
     #[serde(default)]
-    pub admin: RawAdmin,
-    pub upstream: Option<RawUpstream>,
+    pub(crate) admin: RawAdmin,
+    pub(crate) upstream: Option<RawUpstream>,
     #[serde(default)]
-    pub limits: RawLimits,
+    pub(crate) limits: RawLimits,
     #[serde(default)]
-    pub log: RawLog,
+    pub(crate) log: RawLog,
     #[serde(default, rename = "route")]
-    pub routes: Vec<RawRoute>,
+    pub(crate) routes: Vec<RawRoute>,
     #[serde(default)]
-    pub dedupe: RawDedupe,
+    pub(crate) dedupe: RawDedupe,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(crate) struct RawServer {
     /// Parsed by `config::listen`, whose errors say which form is expected.
-    pub listen: Option<String>,
-    pub tls: Option<RawTls>,
-    pub workers: Option<usize>,
-    pub shutdown_delay: Option<HumanDuration>,
-    pub shutdown_grace: Option<HumanDuration>,
-    pub tls_handshake_timeout: Option<HumanDuration>,
-    pub header_read_timeout: Option<HumanDuration>,
-    pub idle_timeout: Option<HumanDuration>,
-    pub reload_interval: Option<HumanDuration>,
-    pub trusted_proxies: Option<Vec<String>>,
-    pub allow_sources: Option<Vec<String>>,
+    pub(crate) listen: Option<String>,
+    pub(crate) tls: Option<RawTls>,
+    pub(crate) workers: Option<usize>,
+    pub(crate) shutdown_delay: Option<HumanDuration>,
+    pub(crate) shutdown_grace: Option<HumanDuration>,
+    pub(crate) tls_handshake_timeout: Option<HumanDuration>,
+    pub(crate) header_read_timeout: Option<HumanDuration>,
+    pub(crate) idle_timeout: Option<HumanDuration>,
+    pub(crate) reload_interval: Option<HumanDuration>,
+    pub(crate) trusted_proxies: Option<Vec<String>>,
+    pub(crate) allow_sources: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTls {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
+pub(crate) struct RawTls {
+    pub(crate) cert_file: PathBuf,
+    pub(crate) key_file: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAdmin {
-    pub listen: Option<String>,
-    pub deliveries: Option<usize>,
+pub(crate) struct RawAdmin {
+    pub(crate) listen: Option<String>,
+    pub(crate) deliveries: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawUpstream {
-    pub url: String,
-    pub timeout: Option<HumanDuration>,
-    pub connect_timeout: Option<HumanDuration>,
-    pub pool_idle_timeout: Option<HumanDuration>,
-    pub pool_max_idle: Option<usize>,
+pub(crate) struct RawUpstream {
+    pub(crate) url: String,
+    pub(crate) timeout: Option<HumanDuration>,
+    pub(crate) connect_timeout: Option<HumanDuration>,
+    pub(crate) pool_idle_timeout: Option<HumanDuration>,
+    pub(crate) pool_max_idle: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLimits {
-    pub max_body_bytes: Option<u64>,
-    pub body_read_timeout: Option<HumanDuration>,
-    pub max_connections: Option<usize>,
-    pub max_in_flight: Option<usize>,
-    pub max_header_bytes: Option<usize>,
-    pub max_headers: Option<usize>,
-    pub max_h2_streams: Option<u32>,
-    pub max_unverified_bodies: Option<usize>,
-    pub max_unverified_per_source: Option<usize>,
-    pub max_unverified_per_connection: Option<usize>,
-    pub min_body_rate: Option<u64>,
-    pub body_rate_grace: Option<HumanDuration>,
+pub(crate) struct RawLimits {
+    pub(crate) max_body_bytes: Option<u64>,
+    pub(crate) body_read_timeout: Option<HumanDuration>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_in_flight: Option<usize>,
+    pub(crate) max_header_bytes: Option<usize>,
+    pub(crate) max_headers: Option<usize>,
+    pub(crate) max_h2_streams: Option<u32>,
+    pub(crate) max_unverified_bodies: Option<usize>,
+    pub(crate) max_unverified_per_source: Option<usize>,
+    pub(crate) max_unverified_per_connection: Option<usize>,
+    pub(crate) min_body_rate: Option<u64>,
+    pub(crate) body_rate_grace: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLog {
-    pub format: Option<LogFormat>,
-    pub level: Option<LogLevel>,
+pub(crate) struct RawLog {
+    pub(crate) format: Option<LogFormat>,
+    pub(crate) level: Option<LogLevel>,
 }
 
 /// `[log] level`: the levels `RUST_LOG` knows, lowest first.
 #[derive(Clone, Copy, Debug, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     Error,
     Warn,
     Info,
@@ -103,7 +103,7 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             LogLevel::Error => "error",
             LogLevel::Warn => "warn",
@@ -116,40 +116,40 @@ impl LogLevel {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRoute {
-    pub path: String,
-    pub scheme: String,
+pub(crate) struct RawRoute {
+    pub(crate) path: String,
+    pub(crate) scheme: String,
     #[serde(default)]
-    pub secrets: Vec<RawSecret>,
-    pub name: Option<String>,
-    pub mode: Option<Mode>,
-    pub tolerance: Option<HumanDuration>,
-    pub dedupe: Option<HumanDuration>,
-    pub dedupe_max_entries: Option<usize>,
-    pub allow_sources: Option<Vec<String>>,
-    pub methods: Option<Vec<String>>,
+    pub(crate) secrets: Vec<RawSecret>,
+    pub(crate) name: Option<String>,
+    pub(crate) mode: Option<Mode>,
+    pub(crate) tolerance: Option<HumanDuration>,
+    pub(crate) dedupe: Option<HumanDuration>,
+    pub(crate) dedupe_max_entries: Option<usize>,
+    pub(crate) allow_sources: Option<Vec<String>>,
+    pub(crate) methods: Option<Vec<String>>,
     /// The URL the provider posts to, for schemes that sign it (Twilio, Square, HubSpot).
-    pub public_url: Option<String>,
+    pub(crate) public_url: Option<String>,
     // Only for `scheme = "hmac"`: a scheme described in the route (signature::Spec).
-    pub header: Option<OneOrMany>,
-    pub prefix: Option<String>,
-    pub encoding: Option<String>,
-    pub algorithm: Option<String>,
-    pub signed: Option<String>,
-    pub key: Option<String>,
-    pub separator: Option<String>,
-    pub signature_key: Option<String>,
-    pub timestamp_key: Option<String>,
-    pub version: Option<String>,
-    pub timestamp_header: Option<String>,
-    pub timestamp_format: Option<String>,
-    pub id_header: Option<String>,
+    pub(crate) header: Option<OneOrMany>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) encoding: Option<String>,
+    pub(crate) algorithm: Option<String>,
+    pub(crate) signed: Option<String>,
+    pub(crate) key: Option<String>,
+    pub(crate) separator: Option<String>,
+    pub(crate) signature_key: Option<String>,
+    pub(crate) timestamp_key: Option<String>,
+    pub(crate) version: Option<String>,
+    pub(crate) timestamp_header: Option<String>,
+    pub(crate) timestamp_format: Option<String>,
+    pub(crate) id_header: Option<String>,
 }
 
 /// `header = "x-sig"`, or a list where a provider sends one header per key (DocuSign, Box).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum OneOrMany {
+pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
@@ -157,33 +157,33 @@ pub enum OneOrMany {
 /// `[dedupe]`: where duplicate suppression keeps its memory.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDedupe {
-    pub store: Option<String>,
-    pub redis_url: Option<String>,
-    pub redis_sentinels: Option<Vec<String>>,
-    pub redis_sentinel_master: Option<String>,
-    pub redis_sentinel_password: Option<RawSecret>,
-    pub redis_username: Option<String>,
-    pub redis_cluster: Option<Vec<String>>,
-    pub redis_password: Option<RawSecret>,
-    pub redis_ca_file: Option<PathBuf>,
-    pub key_prefix: Option<String>,
-    pub timeout: Option<HumanDuration>,
-    pub on_error: Option<String>,
+pub(crate) struct RawDedupe {
+    pub(crate) store: Option<String>,
+    pub(crate) redis_url: Option<String>,
+    pub(crate) redis_sentinels: Option<Vec<String>>,
+    pub(crate) redis_sentinel_master: Option<String>,
+    pub(crate) redis_sentinel_password: Option<RawSecret>,
+    pub(crate) redis_username: Option<String>,
+    pub(crate) redis_cluster: Option<Vec<String>>,
+    pub(crate) redis_password: Option<RawSecret>,
+    pub(crate) redis_ca_file: Option<PathBuf>,
+    pub(crate) key_prefix: Option<String>,
+    pub(crate) timeout: Option<HumanDuration>,
+    pub(crate) on_error: Option<String>,
 }
 
 /// One entry of `secrets = [...]`: exactly one of `env` or `file`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSecret {
-    pub env: Option<String>,
-    pub file: Option<PathBuf>,
+pub(crate) struct RawSecret {
+    pub(crate) env: Option<String>,
+    pub(crate) file: Option<PathBuf>,
 }
 
 /// A duration written with a unit ("500ms", "30s", "5m", "24h"), parsed by humantime. One
 /// type for every duration key, so each key reads the same way and errors alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HumanDuration(pub Duration);
+pub(crate) struct HumanDuration(pub Duration);
 
 impl From<HumanDuration> for Duration {
     fn from(duration: HumanDuration) -> Duration {

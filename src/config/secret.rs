@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 /// takes effect without a restart.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SecretSource {
+    /// An environment variable's name.
     Env(String),
+    /// A file's path (a mounted Kubernetes Secret).
     File(PathBuf),
 }
 
@@ -22,7 +24,7 @@ impl std::fmt::Display for SecretSource {
 /// A secret's bytes. `Debug` never prints them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret {
-    pub source: SecretSource,
+    pub(crate) source: SecretSource,
     bytes: Vec<u8>,
 }
 
@@ -38,14 +40,14 @@ impl Secret {
         Secret { source, bytes }
     }
 
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 }
 
 impl SecretSource {
     /// Reads the secret. The error says what is wrong and how to fix it, without the value.
-    pub fn read(&self) -> Result<Secret, String> {
+    pub(crate) fn read(&self) -> Result<Secret, String> {
         let bytes = match self {
             SecretSource::Env(name) => match std::env::var_os(name) {
                 Some(value) => value.into_encoded_bytes(),

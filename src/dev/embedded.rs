@@ -7,36 +7,45 @@
 //! The banner's commands name the binary by a path that runs from where it was started
 //! (`target/debug/hookwall` after `cargo run`), since `hookwall` is on PATH only once installed.
 
-use crate::config::{Config, Secret, SecretSource};
+use crate::config::{Config, ConfigError, Secret, SecretSource};
 use crate::net::tls::{self, LoadedCert};
 use crate::signature::{Delivery, Scheme};
 use base64::Engine;
 use std::net::SocketAddr;
 
-pub const ROUTE_PATH: &str = "/webhooks/visma";
-pub const SECRET_ENV: &str = "HOOKWALL_SECRET";
-pub const LISTEN: &str = "127.0.0.1:8443";
-pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
+pub(crate) const ROUTE_PATH: &str = "/webhooks/visma";
+pub(crate) const SECRET_ENV: &str = "HOOKWALL_SECRET";
+pub(crate) const LISTEN: &str = "127.0.0.1:8443";
+pub(crate) const ADMIN_LISTEN: &str = "127.0.0.1:9090";
 /// How much of each body the embedded default's deliveries page shows.
-pub const DELIVERY_BODY_PREVIEW_BYTES: usize = 200;
+pub(crate) const DELIVERY_BODY_PREVIEW_BYTES: usize = 200;
 /// A sample body for the printed test command.
-pub const SAMPLE_BODY: &str =
+pub(crate) const SAMPLE_BODY: &str =
     r#"{"event":"CustomerChanged","tenantId":"1234567","entityId":"10001"}"#;
 
-pub struct EmbeddedSetup {
-    pub config: Config,
-    pub certificate: LoadedCert,
+pub(crate) struct EmbeddedSetup {
+    pub(crate) config: Config,
+    pub(crate) certificate: LoadedCert,
     /// The secret in use (printed once when generated, so a first test can be signed).
-    pub secret: String,
-    pub secret_generated: bool,
+    pub(crate) secret: String,
+    pub(crate) secret_generated: bool,
+}
+
+/// Why the embedded default could not be built (a bug in its TOML, or no certificate).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EmbeddedError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Builds the embedded default around an already running inspector at `upstream`.
-pub fn setup(
+pub(crate) fn setup(
     listen: SocketAddr,
     admin_listen: SocketAddr,
     upstream: SocketAddr,
-) -> Result<EmbeddedSetup, String> {
+) -> Result<EmbeddedSetup, EmbeddedError> {
     let from_env = std::env::var(SECRET_ENV).ok().filter(|s| !s.is_empty());
     let secret_generated = from_env.is_none();
     let secret = from_env.unwrap_or_else(random_secret);
@@ -60,11 +69,10 @@ secrets = [{{ env = "{SECRET_ENV}" }}]
     let secret_bytes = secret.clone().into_bytes();
     let resolve =
         move |source: &SecretSource| Ok(Secret::literal(source.clone(), secret_bytes.clone()));
-    let mut config = Config::from_toml_with_secrets(&toml, "embedded default", &resolve)
-        .map_err(|err| err.to_string())?;
+    let mut config = Config::from_toml_with_secrets(&toml, "embedded default", &resolve)?;
     // Development only: the deliveries page previews bodies, as the inspector logs them.
     config.admin.delivery_body_preview = DELIVERY_BODY_PREVIEW_BYTES;
-    let certificate = tls::self_signed_localhost().map_err(|err| err.to_string())?;
+    let certificate = tls::self_signed_localhost()?;
     Ok(EmbeddedSetup {
         config,
         certificate,
@@ -80,7 +88,7 @@ fn random_secret() -> String {
 }
 
 /// What to print once the embedded default runs: where things are and how to send a test.
-pub fn banner(setup: &EmbeddedSetup, proxy: SocketAddr, admin: SocketAddr) -> String {
+pub(crate) fn banner(setup: &EmbeddedSetup, proxy: SocketAddr, admin: SocketAddr) -> String {
     let delivery = Delivery {
         body: SAMPLE_BODY.as_bytes(),
         now: 0,
@@ -133,7 +141,7 @@ pub fn banner(setup: &EmbeddedSetup, proxy: SocketAddr, admin: SocketAddr) -> St
 /// How to call this very binary from the shell that started it: `hookwall` when it is the
 /// one on PATH, else its path — relative when under the current directory
 /// (`target/debug/hookwall` after `cargo run`), absolute otherwise.
-pub fn program_path() -> String {
+pub(crate) fn program_path() -> String {
     let Ok(exe) = std::env::current_exe() else {
         return "hookwall".to_string();
     };

@@ -23,7 +23,7 @@ const PREVIEW_BYTES: usize = 200;
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// Binds 127.0.0.1 on a free port and serves until the process exits.
-pub async fn start() -> std::io::Result<SocketAddr> {
+pub(crate) async fn start() -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

@@ -11,15 +11,15 @@ use std::sync::atomic::AtomicUsize;
 
 /// One client connection, as the request path sees it.
 #[derive(Debug)]
-pub struct ClientConnection {
-    pub peer: SocketAddr,
+pub(crate) struct ClientConnection {
+    pub(crate) peer: SocketAddr,
     /// Request bodies being read and not yet verified on this connection (HTTP/2 carries
     /// many at once): bounded per connection so one sender cannot hold every slot.
-    pub unverified_reads: AtomicUsize,
+    pub(crate) unverified_reads: AtomicUsize,
 }
 
 impl ClientConnection {
-    pub fn new(peer: SocketAddr) -> ClientConnection {
+    pub(crate) fn new(peer: SocketAddr) -> ClientConnection {
         ClientConnection {
             peer,
             unverified_reads: AtomicUsize::new(0),
@@ -29,7 +29,7 @@ impl ClientConnection {
 
 /// What the listener hands each request to. The listener knows connections, TLS and HTTP
 /// versions; the handler knows routes, signatures and the app.
-pub trait Handler: Send + Sync + 'static {
+pub(crate) trait Handler: Send + Sync + 'static {
     type Body: http_body::Body<Data = Bytes, Error = hyper::Error> + Send + 'static;
 
     /// Answers one request. `request` carries an `Arc<ClientConnection>` extension, and on

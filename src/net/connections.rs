@@ -13,7 +13,7 @@ use std::time::Instant;
 use tokio::sync::{Notify, watch};
 
 /// One connection's activity, shared by its task and its requests.
-pub struct Activity {
+pub(crate) struct Activity {
     active_requests: AtomicUsize,
     /// Whether any request has started on this connection.
     served: AtomicBool,
@@ -38,7 +38,7 @@ impl Activity {
     }
 
     /// Marks a request in progress until the returned guard is dropped.
-    pub fn busy(self: &Arc<Self>) -> Busy {
+    pub(crate) fn busy(self: &Arc<Self>) -> Busy {
         self.active_requests.fetch_add(1, Ordering::AcqRel);
         self.served.store(true, Ordering::Release);
         Busy {
@@ -46,17 +46,17 @@ impl Activity {
         }
     }
 
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.active_requests.load(Ordering::Acquire) == 0
     }
 
     /// Whether a request has ever started here (a fresh connection has sent none yet).
-    pub fn has_served(&self) -> bool {
+    pub(crate) fn has_served(&self) -> bool {
         self.served.load(Ordering::Acquire)
     }
 
     /// How long the connection has been idle (zero while a request is in progress).
-    pub fn idle_for(&self) -> std::time::Duration {
+    pub(crate) fn idle_for(&self) -> std::time::Duration {
         if !self.is_idle() {
             return std::time::Duration::ZERO;
         }
@@ -66,13 +66,13 @@ impl Activity {
     }
 
     /// Resolves when the tracker asks this connection to make room.
-    pub async fn evicted(&self) {
+    pub(crate) async fn evicted(&self) {
         self.evict.notified().await;
     }
 }
 
 /// A request in progress on a connection.
-pub struct Busy {
+pub(crate) struct Busy {
     activity: Arc<Activity>,
 }
 
@@ -84,7 +84,7 @@ impl Drop for Busy {
     }
 }
 
-pub struct ConnectionTracker {
+pub(crate) struct ConnectionTracker {
     open: watch::Sender<usize>,
     registry: Mutex<HashMap<u64, Arc<Activity>>>,
     next_id: AtomicU64,
@@ -93,16 +93,16 @@ pub struct ConnectionTracker {
 }
 
 /// Holds one connection's place; dropping it frees the place.
-pub struct ConnectionGuard {
+pub(crate) struct ConnectionGuard {
     tracker: Arc<ConnectionTracker>,
     id: u64,
-    pub activity: Arc<Activity>,
+    pub(crate) activity: Arc<Activity>,
 }
 
 /// Where the drain is, as connections see it (the app's shutdown sequence moves it on).
 /// Ordered: each phase includes the ones before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Phase {
+pub(crate) enum Phase {
     Serving,
     /// Still accepting; telling senders to go elsewhere.
     Draining,
@@ -111,7 +111,7 @@ pub enum Phase {
 }
 
 /// The answer to a new connection.
-pub enum Entry {
+pub(crate) enum Entry {
     Accepted(ConnectionGuard),
     /// Accepted after asking the longest-idle connection to close.
     AcceptedByEvicting(ConnectionGuard),
@@ -120,7 +120,7 @@ pub enum Entry {
 }
 
 impl ConnectionTracker {
-    pub fn new(open_gauge: prometheus::IntGauge) -> Arc<ConnectionTracker> {
+    pub(crate) fn new(open_gauge: prometheus::IntGauge) -> Arc<ConnectionTracker> {
         Arc::new(ConnectionTracker {
             open: watch::Sender::new(0),
             registry: Mutex::new(HashMap::new()),
@@ -130,12 +130,12 @@ impl ConnectionTracker {
         })
     }
 
-    pub fn open(&self) -> usize {
+    pub(crate) fn open(&self) -> usize {
         *self.open.borrow()
     }
 
     /// Admits a new connection within `max_connections`, evicting an idle one if needed.
-    pub fn admit(self: &Arc<Self>, max_connections: usize) -> Entry {
+    pub(crate) fn admit(self: &Arc<Self>, max_connections: usize) -> Entry {
         let mut registry = self.lock();
         let mut evicted = false;
         if registry.len() >= max_connections {
@@ -174,7 +174,7 @@ impl ConnectionTracker {
     }
 
     /// Waits until no connection is open.
-    pub async fn all_closed(&self) {
+    pub(crate) async fn all_closed(&self) {
         let mut open = self.open.subscribe();
         let _ = open.wait_for(|open| *open == 0).await;
     }

@@ -12,11 +12,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
 /// How long a closing connection is drained at most.
-pub const LINGER_TIME: Duration = Duration::from_secs(5);
+pub(crate) const LINGER_TIME: Duration = Duration::from_secs(5);
 /// How much a closing connection may still send before it is cut.
-pub const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const LINGER_MAX_BYTES: usize = 16 * 1024 * 1024;
 
-pub struct Lingering<T> {
+pub(crate) struct Lingering<T> {
     inner: T,
     state: State,
 }
@@ -31,15 +31,11 @@ enum State {
 }
 
 impl<T> Lingering<T> {
-    pub fn new(inner: T) -> Lingering<T> {
+    pub(crate) fn new(inner: T) -> Lingering<T> {
         Lingering {
             inner,
             state: State::Open,
         }
-    }
-
-    pub fn get_ref(&self) -> &T {
-        &self.inner
     }
 }
 
@@ -53,43 +49,21 @@ impl<T: AsyncRead + Unpin> AsyncRead for Lingering<T> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
+crate::net::write_through!(Lingering, shutdown = poll_linger);
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
+impl<T: AsyncRead + AsyncWrite + Unpin> Lingering<T> {
+    /// Closes our side, then reads and discards until the sender is done or a bound is hit.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         loop {
-            match &mut this.state {
+            match &mut self.state {
                 State::Open => {
                     // Send our FIN first: the sender sees the end of our response.
-                    let shut = ready!(Pin::new(&mut this.inner).poll_shutdown(cx));
+                    let shut = ready!(Pin::new(&mut self.inner).poll_shutdown(cx));
                     if shut.is_err() {
-                        this.state = State::Closed;
+                        self.state = State::Closed;
                         return Poll::Ready(Ok(()));
                     }
-                    this.state = State::Draining {
+                    self.state = State::Draining {
                         deadline: Box::pin(tokio::time::sleep(LINGER_TIME)),
                         discarded: 0,
                     };
@@ -99,21 +73,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<T> {
                     discarded,
                 } => {
                     if deadline.as_mut().poll(cx).is_ready() {
-                        this.state = State::Closed;
+                        self.state = State::Closed;
                         continue;
                     }
                     let mut scratch = [0u8; 4096];
                     let mut buf = ReadBuf::new(&mut scratch);
-                    match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                    match Pin::new(&mut self.inner).poll_read(cx, &mut buf) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
                             *discarded += buf.filled().len();
                             if *discarded > LINGER_MAX_BYTES {
-                                this.state = State::Closed;
+                                self.state = State::Closed;
                             }
                         }
                         // End of stream or an error: the sender is done.
-                        Poll::Ready(_) => this.state = State::Closed,
+                        Poll::Ready(_) => self.state = State::Closed,
                     }
                 }
                 State::Closed => return Poll::Ready(Ok(())),

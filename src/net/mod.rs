@@ -3,36 +3,13 @@
 //! a [`client::Handler`], so it does not know the proxy.
 
 /// Implements `AsyncWrite` for an IO wrapper `$wrapper<T>` by passing every call to its
-/// `inner` field: the wrappers that use it change only how reads happen.
+/// `inner` field: the wrappers that use it change only how reads happen. With
+/// `shutdown = method`, closing is the wrapper's own `method(&mut self, cx)` instead (the
+/// lingering close, which reads while it closes).
 macro_rules! write_through {
     ($wrapper:ident) => {
         impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for $wrapper<T> {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
-            }
-
-            fn is_write_vectored(&self) -> bool {
-                self.inner.is_write_vectored()
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-            }
+            crate::net::write_through!(@writes);
 
             fn poll_shutdown(
                 self: std::pin::Pin<&mut Self>,
@@ -42,13 +19,56 @@ macro_rules! write_through {
             }
         }
     };
+    ($wrapper:ident, shutdown = $shutdown:ident) => {
+        impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite
+            for $wrapper<T>
+        {
+            crate::net::write_through!(@writes);
+
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.get_mut().$shutdown(cx)
+            }
+        }
+    };
+    (@writes) => {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        }
+
+        fn poll_write_vectored(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.inner.is_write_vectored()
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        }
+    };
 }
 use write_through;
 
-pub mod client;
-pub mod connections;
-pub mod linger;
-pub mod read_ahead;
-pub mod server;
-pub mod tls;
-pub mod wire;
+pub(crate) mod client;
+pub(crate) mod connections;
+pub(crate) mod linger;
+pub(crate) mod metrics;
+pub(crate) mod read_ahead;
+pub(crate) mod server;
+pub(crate) mod tls;
+pub(crate) mod wire;

@@ -1,4 +1,4 @@
-//! Fewer socket reads under TLS.
+//! Read-ahead under TLS: rustls's 4 KiB reads measured 6.5 `recvfrom` a request (nginx: 2.5).
 //!
 //! rustls asks its transport for at most 4 KiB per read, so a 16 KiB delivery costs four or
 //! five `recvfrom` calls (measured: 6.5 per request against nginx's 2.5). This layer sits
@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
 
 /// Two full TLS records.
-pub const READ_AHEAD: usize = 32 * 1024;
+pub(crate) const READ_AHEAD: usize = 32 * 1024;
 
 /// Spare buffers kept per worker thread: enough for the connections one worker reads at the
 /// same moment, a bounded 256 KiB however many connections are open.
@@ -51,20 +51,20 @@ fn give_back(mut buffer: BytesMut) {
     });
 }
 
-pub struct ReadAhead<T> {
+pub(crate) struct ReadAhead<T> {
     inner: T,
     /// Bytes read from the socket and not yet handed up.
     unread: BytesMut,
 }
 
 impl<T> ReadAhead<T> {
-    pub fn new(inner: T) -> ReadAhead<T> {
+    pub(crate) fn new(inner: T) -> ReadAhead<T> {
         ReadAhead::rewound(inner, BytesMut::new())
     }
 
     /// Like [`ReadAhead::new`], with `already_read` (bytes taken from `inner` to look at
     /// them) handed up first, as if never read.
-    pub fn rewound(inner: T, already_read: BytesMut) -> ReadAhead<T> {
+    pub(crate) fn rewound(inner: T, already_read: BytesMut) -> ReadAhead<T> {
         ReadAhead {
             inner,
             unread: already_read,

@@ -5,10 +5,10 @@ use crate::config;
 use crate::net::client::{ClientConnection, Handler};
 use crate::net::connections::{Activity, ConnectionTracker, Entry, Phase};
 use crate::net::linger::Lingering;
+use crate::net::metrics::ConnectionMetrics;
 use crate::net::read_ahead::ReadAhead;
 use crate::net::tls::ALPN_H2;
 use crate::net::wire::{WireHeads, WireWatch};
-use crate::telemetry::metrics::Metrics;
 use bytes::BytesMut;
 use http::Request;
 use hyper::body::Incoming;
@@ -42,14 +42,14 @@ const CLOSE_IDLE_AFTER: Duration = Duration::from_secs(1);
 const H2_PREFACE_START: &[u8] = b"PRI";
 
 /// What every connection of the proxy listener shares.
-pub struct ConnectionContext<H> {
-    pub handler: Arc<H>,
-    pub metrics: Arc<Metrics>,
-    pub tls: Option<TlsAcceptor>,
-    pub server: config::Server,
-    pub phase: watch::Receiver<Phase>,
-    pub connections: Arc<ConnectionTracker>,
-    pub workers: Workers,
+pub(crate) struct ConnectionContext<H> {
+    pub(crate) handler: Arc<H>,
+    pub(crate) metrics: ConnectionMetrics,
+    pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) server: config::Server,
+    pub(crate) phase: watch::Receiver<Phase>,
+    pub(crate) connections: Arc<ConnectionTracker>,
+    pub(crate) workers: Workers,
 }
 
 /// The runtimes that serve connections (one per thread), and how many each holds.
@@ -57,7 +57,7 @@ pub struct ConnectionContext<H> {
 /// Whichever worker wakes first accepts; the connection then goes to the worker holding the
 /// fewest. Keep-alive connections stay where they land, so without this a burst of them can
 /// pile onto one thread while another idles.
-pub struct Workers {
+pub(crate) struct Workers {
     slots: Vec<WorkerSlot>,
 }
 
@@ -67,7 +67,7 @@ struct WorkerSlot {
 }
 
 impl Workers {
-    pub fn new(handles: Vec<tokio::runtime::Handle>) -> Workers {
+    pub(crate) fn new(handles: Vec<tokio::runtime::Handle>) -> Workers {
         Workers {
             slots: handles
                 .into_iter()
@@ -97,7 +97,7 @@ impl Workers {
 }
 
 /// Accepts (as worker `me`) until the drain reaches [`Phase::Closing`].
-pub async fn accept_loop<H: Handler>(
+pub(crate) async fn accept_loop<H: Handler>(
     listener: TcpListener,
     context: Arc<ConnectionContext<H>>,
     me: usize,
@@ -121,21 +121,17 @@ pub async fn accept_loop<H: Handler>(
         let guard = match context.connections.admit(max_connections) {
             Entry::Accepted(guard) => guard,
             Entry::AcceptedByEvicting(guard) => {
-                context.metrics.connections_evicted.inc();
+                context.metrics.evicted.inc();
                 guard
             }
             Entry::Refused => {
-                context
-                    .metrics
-                    .connections_rejected
-                    .with_label_values(&["max_connections"])
-                    .inc();
+                context.metrics.rejected_at_limit();
                 tracing::warn!(%peer, max_connections, "connection refused: limits.max_connections reached and none is idle");
                 drop(stream);
                 continue;
             }
         };
-        context.metrics.connections_total.inc();
+        context.metrics.accepted.inc();
         let worker = context.workers.least_loaded(me);
         let stream = if worker == me {
             Accepted::Here(stream)
@@ -404,7 +400,7 @@ async fn drive<C, H>(
             }
             _ = tokio::time::sleep(until_idle), if closing_since.is_none() => {
                 if activity.idle_for() >= idle_timeout {
-                    context.metrics.connections_idle_closed.inc();
+                    context.metrics.idle_closed.inc();
                     connection.as_mut().graceful_shutdown();
                     closing_since = Some(Instant::now());
                 }
@@ -422,11 +418,7 @@ async fn drive<C, H>(
     if let Err(err) = result {
         let kind = protocol_error_kind(&err);
         if let Some(kind) = kind {
-            context
-                .metrics
-                .protocol_errors
-                .with_label_values(&[kind])
-                .inc();
+            context.metrics.protocol_error(kind);
         }
         tracing::debug!(error = %err, kind = kind.unwrap_or("io"), "connection ended with an error");
     }

@@ -13,14 +13,14 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::{Arc, RwLock};
 
-pub const ALPN_H2: &[u8] = b"h2";
-pub const ALPN_HTTP1: &[u8] = b"http/1.1";
+pub(crate) const ALPN_H2: &[u8] = b"h2";
+pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
 
 /// The crypto provider for every TLS use in hookwall: ring's, with AES-128-GCM ahead of
 /// AES-256-GCM in each family. Both are strong; the SHA-256 suites' key schedule runs on the
 /// CPU's SHA extensions where SHA-384's cannot, and AES-128 has 10 rounds to AES-256's 14
 /// (benches/README.md: the handshake profile spent 7% in SHA-512 blocks).
-pub fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     use rustls::crypto::ring::cipher_suite::*;
     let mut provider = rustls::crypto::ring::default_provider();
     provider.cipher_suites = vec![
@@ -40,9 +40,9 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// A certificate and key as loaded, with its expiry for the metric.
 #[derive(Clone)]
 pub struct LoadedCert {
-    pub certified: Arc<CertifiedKey>,
+    pub(crate) certified: Arc<CertifiedKey>,
     /// `notAfter` of the leaf certificate, Unix seconds.
-    pub not_after: i64,
+    pub(crate) not_after: i64,
 }
 
 /// Why a certificate pair could not be loaded or TLS set up. Each message says what to fix;
@@ -85,7 +85,7 @@ pub enum TlsError {
 }
 
 /// Loads and checks a PEM certificate chain and key. Errors name the file and the fix.
-pub fn load_pem_files(files: &TlsFiles) -> Result<LoadedCert, TlsError> {
+pub(crate) fn load_pem_files(files: &TlsFiles) -> Result<LoadedCert, TlsError> {
     let read = |key: &'static str, path: &std::path::Path| {
         std::fs::read(path).map_err(|source| TlsError::Read {
             key,
@@ -103,7 +103,7 @@ pub fn load_pem_files(files: &TlsFiles) -> Result<LoadedCert, TlsError> {
 }
 
 /// Builds a certified key from PEM bytes: the chain (leaf first) and its private key.
-pub fn load_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, TlsError> {
+pub(crate) fn load_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, TlsError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .map_err(TlsError::CertificatePem)?;
@@ -115,7 +115,7 @@ pub fn load_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<LoadedCert, TlsError>
 }
 
 /// Builds a certified key from DER (the embedded default's generated certificate).
-pub fn load_der(
+pub(crate) fn load_der(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<LoadedCert, TlsError> {
@@ -139,23 +139,23 @@ pub fn load_der(
 
 /// The serving certificate, asked by rustls on every handshake.
 #[derive(Debug)]
-pub struct CertStore {
+pub(crate) struct CertStore {
     current: RwLock<Arc<CertifiedKey>>,
 }
 
 impl CertStore {
-    pub fn new(certified: Arc<CertifiedKey>) -> Arc<CertStore> {
+    pub(crate) fn new(certified: Arc<CertifiedKey>) -> Arc<CertStore> {
         Arc::new(CertStore {
             current: RwLock::new(certified),
         })
     }
 
     /// New handshakes use `certified` from now on; open connections are not touched.
-    pub fn replace(&self, certified: Arc<CertifiedKey>) {
+    pub(crate) fn replace(&self, certified: Arc<CertifiedKey>) {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = certified;
     }
 
-    pub fn current(&self) -> Arc<CertifiedKey> {
+    pub(crate) fn current(&self) -> Arc<CertifiedKey> {
         self.current
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -171,7 +171,7 @@ impl ResolvesServerCert for CertStore {
 
 /// The rustls server config: TLS 1.3 and 1.2, ALPN h2 then http/1.1, stateless session
 /// tickets so returning senders resume cheaply.
-pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub(crate) fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsError::Setup)?
@@ -187,7 +187,7 @@ pub fn server_config(store: Arc<CertStore>) -> Result<Arc<rustls::ServerConfig>,
 }
 
 /// A self-signed certificate for localhost and 127.0.0.1, made at start (embedded default).
-pub fn self_signed_localhost() -> Result<LoadedCert, TlsError> {
+pub(crate) fn self_signed_localhost() -> Result<LoadedCert, TlsError> {
     let generated = rcgen::generate_simple_self_signed(vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),

@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 /// What was seen of one request's head, as a request extension (HTTP/1 only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HeadOnWire {
+pub(crate) enum HeadOnWire {
     Seen {
         /// Both Content-Length and Transfer-Encoding were present.
         length_and_transfer_encoding: bool,
@@ -45,7 +45,7 @@ const MAX_QUEUED_HEADS: usize = 64;
 
 /// The per-connection tracker, shared by the IO wrapper (which feeds it) and the server
 /// (which takes one [`HeadOnWire`] per request).
-pub struct WireHeads {
+pub(crate) struct WireHeads {
     state: Mutex<Tracker>,
 }
 
@@ -59,7 +59,7 @@ struct Tracker {
 impl WireHeads {
     /// `max_head_bytes` and `max_headers` are hyper's own limits: a head over them is refused
     /// by hyper before any request is made, so nothing past it needs following.
-    pub fn new(max_head_bytes: usize, max_headers: usize) -> Arc<WireHeads> {
+    pub(crate) fn new(max_head_bytes: usize, max_headers: usize) -> Arc<WireHeads> {
         Arc::new(WireHeads {
             state: Mutex::new(Tracker {
                 framing: Framing::Head(Vec::new()),
@@ -71,7 +71,7 @@ impl WireHeads {
     }
 
     /// The facts of the next request's head, in the order hyper parses them.
-    pub fn next_head(&self) -> HeadOnWire {
+    pub(crate) fn next_head(&self) -> HeadOnWire {
         self.lock().heads.pop_front().unwrap_or(HeadOnWire::Unknown)
     }
 
@@ -258,13 +258,13 @@ impl HeadFacts {
 }
 
 /// The connection as hyper reads it, with every byte read also fed to the tracker.
-pub struct WireWatch<T> {
+pub(crate) struct WireWatch<T> {
     inner: T,
     heads: Arc<WireHeads>,
 }
 
 impl<T> WireWatch<T> {
-    pub fn new(inner: T, heads: Arc<WireHeads>) -> WireWatch<T> {
+    pub(crate) fn new(inner: T, heads: Arc<WireHeads>) -> WireWatch<T> {
         WireWatch { inner, heads }
     }
 }

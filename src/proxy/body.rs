@@ -10,7 +10,7 @@ use http_body::Body;
 use http_body_util::BodyExt;
 
 #[derive(Debug, thiserror::Error)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     #[error("the body is larger than limits.max_body_bytes")]
     TooLarge,
     #[error("the body ended early or was malformed: {0}")]
@@ -25,11 +25,11 @@ pub enum BodyError {
 /// least `min_rate` bytes per second on average since it started (0: no minimum). A sender
 /// that trickles a byte at a time is cut off after the grace, not after the full timeout.
 #[derive(Clone, Copy, Debug)]
-pub struct Pace {
-    pub started: tokio::time::Instant,
-    pub timeout: std::time::Duration,
-    pub grace: std::time::Duration,
-    pub min_rate: u64,
+pub(crate) struct Pace {
+    pub(crate) started: tokio::time::Instant,
+    pub(crate) timeout: std::time::Duration,
+    pub(crate) grace: std::time::Duration,
+    pub(crate) min_rate: u64,
 }
 
 impl Pace {
@@ -54,7 +54,7 @@ impl Pace {
 /// within the lingering bounds, so the sender can finish writing and read our answer. (An
 /// HTTP/2 stream whose body is dropped early is reset, which some clients, such as curl 7,
 /// report as an error instead of showing the response.)
-pub fn discard_in_background<B>(mut body: B)
+pub(crate) fn discard_in_background<B>(mut body: B)
 where
     B: Body<Data = Bytes> + Unpin + Send + 'static,
 {
@@ -79,7 +79,7 @@ where
 
 /// Reads all of `body` at `pace`, feeding every chunk to `verification` (when there is
 /// one). On an error the rest of `body` is left unread.
-pub async fn read_limited<B>(
+pub(crate) async fn read_limited<B>(
     body: &mut B,
     content_length: Option<u64>,
     limit: u64,

@@ -18,10 +18,10 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
-pub const FORWARDING: &str = "hookwall_forwarding_requests";
-pub const UNVERIFIED_READS: &str = "hookwall_unverified_body_reads";
+pub(crate) const FORWARDING: &str = "hookwall_forwarding_requests";
+pub(crate) const UNVERIFIED_READS: &str = "hookwall_unverified_body_reads";
 
-pub struct Capacity {
+pub(crate) struct Capacity {
     /// Verified requests at the app; the gauge is the count.
     forwarding: IntGauge,
     /// Body reads not verified yet; the gauge is the count.
@@ -30,19 +30,15 @@ pub struct Capacity {
 }
 
 impl Capacity {
-    pub fn new(metrics: &Metrics) -> Capacity {
-        let forwarding = IntGauge::new(
+    pub(crate) fn new(metrics: &Metrics) -> Capacity {
+        let forwarding = metrics.int_gauge(
             FORWARDING,
             "Verified requests being forwarded to the app (bounded by limits.max_in_flight).",
-        )
-        .expect("valid metric");
-        let unverified = IntGauge::new(
+        );
+        let unverified = metrics.int_gauge(
             UNVERIFIED_READS,
             "Request bodies being read whose signature is not verified yet.",
-        )
-        .expect("valid metric");
-        metrics.register(forwarding.clone());
-        metrics.register(unverified.clone());
+        );
         Capacity {
             forwarding,
             unverified,
@@ -50,13 +46,13 @@ impl Capacity {
         }
     }
 
-    pub fn forwarding(&self) -> usize {
+    pub(crate) fn forwarding(&self) -> usize {
         self.forwarding.get().max(0) as usize
     }
 
     /// A slot to read an unverified body from `source` on `connection`, or 503 naming the
     /// bound that is full.
-    pub fn read_unverified<'a>(
+    pub(crate) fn read_unverified<'a>(
         &'a self,
         limits: &Limits,
         source: IpAddr,
@@ -99,7 +95,7 @@ impl Capacity {
     }
 
     /// A slot at the app for a verified request, or 503 when `max_in_flight` are there.
-    pub fn forward(&self, limits: &Limits) -> Result<ForwardingSlot<'_>, Refusal> {
+    pub(crate) fn forward(&self, limits: &Limits) -> Result<ForwardingSlot<'_>, Refusal> {
         self.forwarding.inc();
         let slot = ForwardingSlot { capacity: self };
         if self.forwarding() > limits.max_in_flight {
@@ -136,7 +132,7 @@ fn source_key(address: IpAddr) -> IpAddr {
 }
 
 /// Held while an unverified body is read; given back on drop (also when the sender leaves).
-pub struct UnverifiedSlot<'a> {
+pub(crate) struct UnverifiedSlot<'a> {
     capacity: &'a Capacity,
     /// Set once the per-source count includes this slot.
     source: Option<IpAddr>,
@@ -162,7 +158,7 @@ impl Drop for UnverifiedSlot<'_> {
 }
 
 /// Held while a verified request is at the app.
-pub struct ForwardingSlot<'a> {
+pub(crate) struct ForwardingSlot<'a> {
     capacity: &'a Capacity,
 }
 

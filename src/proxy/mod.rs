@@ -3,15 +3,16 @@
 //! `signature`, `telemetry` and the request extensions `net` attaches; knows nothing of
 //! sockets or TLS.
 
-pub mod body;
-pub mod capacity;
+pub(crate) mod body;
+pub(crate) mod capacity;
 pub mod dedupe;
-pub mod phases;
-pub mod refusal;
-pub mod request_id;
-pub mod response;
-pub mod routes;
+pub(crate) mod phases;
+pub(crate) mod refusal;
+pub(crate) mod request_id;
+pub(crate) mod request_metrics;
+pub(crate) mod response;
+pub(crate) mod routes;
 pub mod service;
-pub mod source;
-pub mod target;
-pub mod upstream;
+pub(crate) mod source;
+pub(crate) mod target;
+pub(crate) mod upstream;

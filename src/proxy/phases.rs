@@ -32,7 +32,7 @@ use std::time::Instant;
 
 /// Why a request may go to the app. Only `Proxy::read_and_verify` makes one, and only a
 /// [`Forward`] built from one reaches the upstream.
-pub enum Admission {
+pub(crate) enum Admission {
     /// The signature verified; it names the delivery for duplicate suppression.
     Verified(Verified),
     /// The route is in shadow mode and the signature failed for this reason.
@@ -41,16 +41,16 @@ pub enum Admission {
 
 /// A request on its way to the app: admitted, with its body read and its duplicate claim
 /// (if the route suppresses duplicates) held.
-pub struct Forward {
-    pub parts: Parts,
-    pub body: Bytes,
-    pub admission: Admission,
-    pub ticket: Option<Ticket>,
+pub(crate) struct Forward {
+    pub(crate) parts: Parts,
+    pub(crate) body: Bytes,
+    pub(crate) admission: Admission,
+    pub(crate) ticket: Option<Ticket>,
 }
 
 /// 2. What hookwall refuses in any request: more header fields than `limits.max_headers`
 ///    (HTTP/2; hyper refuses HTTP/1 ones), framing it will not guess at, a bad Host.
-pub fn check_request(
+pub(crate) fn check_request(
     parts: &Parts,
     limits: &Limits,
     head_on_wire: Option<HeadOnWire>,
@@ -99,7 +99,7 @@ fn framing_problem(
 }
 
 /// 1. The route for `path`, or 404; a path the app could resolve outside its route is 400.
-pub fn route(routes: &RouteTable, path: &str) -> Result<Arc<ActiveRoute>, Refusal> {
+pub(crate) fn route(routes: &RouteTable, path: &str) -> Result<Arc<ActiveRoute>, Refusal> {
     match routes.find(path) {
         Ok(Some(route)) => Ok(Arc::clone(route)),
         Ok(None) => Err(Refusal::new(
@@ -111,7 +111,7 @@ pub fn route(routes: &RouteTable, path: &str) -> Result<Arc<ActiveRoute>, Refusa
 }
 
 /// 3. CONNECT and TRACE are never forwarded; a route with `methods` takes only those.
-pub fn check_method(route: &ActiveRoute, method: &http::Method) -> Result<(), Refusal> {
+pub(crate) fn check_method(route: &ActiveRoute, method: &http::Method) -> Result<(), Refusal> {
     if route.takes(method) {
         Ok(())
     } else {
@@ -121,7 +121,7 @@ pub fn check_method(route: &ActiveRoute, method: &http::Method) -> Result<(), Re
 
 /// 4. The client's address (the peer, or behind a trusted proxy what it forwarded for),
 ///    refused with 403 when the route has an allowlist that does not hold it.
-pub fn check_source(
+pub(crate) fn check_source(
     route: &ActiveRoute,
     peer: SocketAddr,
     headers: &http::HeaderMap,
@@ -139,7 +139,7 @@ pub fn check_source(
 }
 
 /// 5. (part) What a failed body read is refused with.
-pub fn body_refusal(error: BodyError, limit: u64) -> Refusal {
+pub(crate) fn body_refusal(error: BodyError, limit: u64) -> Refusal {
     match error {
         BodyError::TooLarge => Refusal::new(
             Outcome::BodyTooLarge,
@@ -161,7 +161,7 @@ pub fn body_refusal(error: BodyError, limit: u64) -> Refusal {
 /// 6. A verified delivery already forwarded within the route's window is answered 200 and
 ///    not forwarded again; one being forwarded right now is 409. Otherwise the claim is held
 ///    until the app answers.
-pub async fn check_duplicate(
+pub(crate) async fn check_duplicate(
     route: &ActiveRoute,
     admission: &Admission,
 ) -> Result<Option<Ticket>, Refusal> {
@@ -187,7 +187,7 @@ pub async fn check_duplicate(
 }
 
 /// 7. (part) What a failed forward is refused with.
-pub fn upstream_refusal(error: UpstreamError) -> Refusal {
+pub(crate) fn upstream_refusal(error: UpstreamError) -> Refusal {
     let (outcome, message) = match &error {
         UpstreamError::Unavailable(_) => (
             Outcome::UpstreamUnavailable,

@@ -12,8 +12,8 @@ use std::borrow::Cow;
 
 /// A refused request: what the sender is told, and what only the log gets.
 #[derive(Debug)]
-pub struct Refusal {
-    pub outcome: Outcome,
+pub(crate) struct Refusal {
+    pub(crate) outcome: Outcome,
     /// For the sender; never a secret, a signature or a body.
     message: Cow<'static, str>,
     /// For the log line only (e.g. which limit, which source address).
@@ -26,7 +26,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    pub fn new(outcome: Outcome, message: impl Into<Cow<'static, str>>) -> Refusal {
+    pub(crate) fn new(outcome: Outcome, message: impl Into<Cow<'static, str>>) -> Refusal {
         Refusal {
             outcome,
             message: message.into(),
@@ -37,14 +37,14 @@ impl Refusal {
     }
 
     /// Adds what the log should say beyond the message.
-    pub fn detail(mut self, detail: impl Into<String>) -> Refusal {
+    pub(crate) fn detail(mut self, detail: impl Into<String>) -> Refusal {
         self.detail = Some(detail.into());
         self
     }
 
     /// A signature the route's scheme refused: 401 naming the reason and the header to sign.
     /// The expected signature is never part of it.
-    pub fn signature(scheme: &Scheme, rejection: &Rejection) -> Refusal {
+    pub(crate) fn signature(scheme: &Scheme, rejection: &Rejection) -> Refusal {
         // The header the rejection concerns (e.g. svix-signature), else the scheme's own.
         let header = rejection
             .header()
@@ -62,7 +62,7 @@ impl Refusal {
     }
 
     /// 405 for a method the route does not take; `allowed` is what `Allow` lists.
-    pub fn method_not_allowed(method: &http::Method, allowed: &str) -> Refusal {
+    pub(crate) fn method_not_allowed(method: &http::Method, allowed: &str) -> Refusal {
         Refusal {
             header_value: HeaderValue::try_from(allowed).ok(),
             ..Refusal::new(
@@ -73,7 +73,7 @@ impl Refusal {
     }
 
     /// What the log line says: the detail when there is one, else the message.
-    pub fn log_detail(&self) -> &str {
+    pub(crate) fn log_detail(&self) -> &str {
         self.detail.as_deref().unwrap_or(&self.message)
     }
 
@@ -81,7 +81,7 @@ impl Refusal {
     /// outcome's status and the headers that outcome calls for. A duplicate is answered 200
     /// (the sender need not retry) as `{"status": "duplicate", …}`, marked by
     /// [`DUPLICATE_HEADER`].
-    pub fn into_response(self) -> Response<ProxyBody> {
+    pub(crate) fn into_response(self) -> Response<ProxyBody> {
         let key = if self.outcome.status().is_success() {
             "status"
         } else {

@@ -4,13 +4,13 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Longer ids are not ids; they would bloat every log line.
 const MAX_LEN: usize = 128;
 
 /// Makes unique ids cheaply: a random per-process prefix and a counter, with no system call
 /// per request.
-pub struct RequestIds {
+pub(crate) struct RequestIds {
     prefix: u64,
     counter: AtomicU64,
 }
@@ -22,7 +22,7 @@ impl Default for RequestIds {
 }
 
 impl RequestIds {
-    pub fn new() -> RequestIds {
+    pub(crate) fn new() -> RequestIds {
         let mut seed = [0u8; 8];
         // Without entropy ids are still unique within the process; only the prefix suffers.
         let _ = getrandom::fill(&mut seed);
@@ -34,7 +34,7 @@ impl RequestIds {
 
     /// The id for a request, and whether it came from the sender (else it must be added to
     /// the forwarded headers).
-    pub fn for_request(&self, headers: &HeaderMap) -> (HeaderValue, bool) {
+    pub(crate) fn for_request(&self, headers: &HeaderMap) -> (HeaderValue, bool) {
         let mut values = headers.get_all(&REQUEST_ID).iter();
         if let (Some(value), None) = (values.next(), values.next())
             && is_sane(value)

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Header on the 200 that answers a duplicate without forwarding it.
-pub const DUPLICATE_HEADER: &str = "x-hookwall-duplicate";
+pub(crate) const DUPLICATE_HEADER: &str = "x-hookwall-duplicate";
 
 /// A response body: hookwall's own, or the upstream's streamed unchanged.
 pub enum ProxyBody {
@@ -50,13 +50,13 @@ impl Body for ProxyBody {
 }
 
 impl ProxyBody {
-    pub fn text(text: impl Into<Bytes>) -> ProxyBody {
+    pub(crate) fn text(text: impl Into<Bytes>) -> ProxyBody {
         ProxyBody::Local(Full::new(text.into()))
     }
 }
 
 /// hookwall's own answer to a provider's endpoint handshake (see `signature::handshake`).
-pub fn handshake(answer: crate::signature::handshake::Answer) -> Response<ProxyBody> {
+pub(crate) fn handshake(answer: crate::signature::handshake::Answer) -> Response<ProxyBody> {
     let mut response = Response::new(ProxyBody::text(answer.body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -67,7 +67,7 @@ pub fn handshake(answer: crate::signature::handshake::Answer) -> Response<ProxyB
 
 /// Asks hyper to close an HTTP/1 connection after this response. (HTTP/2 ignores it: hyper
 /// strips connection headers there, and unread streams are reset on their own.)
-pub fn close_connection(response: &mut Response<ProxyBody>) {
+pub(crate) fn close_connection(response: &mut Response<ProxyBody>) {
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));

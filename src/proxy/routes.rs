@@ -1,28 +1,30 @@
 //! The live route table: which route a request path belongs to, and each route's verifier,
 //! metrics and policy, built from the config and swapped whole on reload.
 
+use crate::config::UNMATCHED_ROUTE;
 use crate::config::{self, Mode};
+use crate::proxy::dedupe::metrics::DedupeMetrics;
 use crate::proxy::dedupe::{RouteDedupe, SharedStore};
+use crate::proxy::request_metrics::{RequestMetrics, RouteMetrics};
 use crate::proxy::target::routing_path;
 use crate::signature::Verifier;
-use crate::telemetry::metrics::{Metrics, RouteMetrics, UNMATCHED_ROUTE};
 use ipnet::IpNet;
 use std::sync::Arc;
 
 /// A route ready to serve: everything the request path needs, resolved once.
-pub struct ActiveRoute {
-    pub name: String,
-    pub path: String,
-    pub verifier: Verifier,
-    pub mode: Mode,
-    pub metrics: RouteMetrics,
-    pub dedupe: Option<Arc<RouteDedupe>>,
+pub(crate) struct ActiveRoute {
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) verifier: Verifier,
+    pub(crate) mode: Mode,
+    pub(crate) metrics: RouteMetrics,
+    pub(crate) dedupe: Option<Arc<RouteDedupe>>,
     /// The route's allowlist, or the global one; `None` allows every source.
-    pub allow_sources: Option<Arc<[IpNet]>>,
+    pub(crate) allow_sources: Option<Arc<[IpNet]>>,
     /// The methods the route takes; `None`: every method but CONNECT and TRACE.
-    pub methods: Option<Vec<http::Method>>,
+    pub(crate) methods: Option<Vec<http::Method>>,
     /// What a 405 lists in `Allow`.
-    pub allow_header: String,
+    pub(crate) allow_header: String,
 }
 
 /// What `Allow` lists on a route that takes every method but CONNECT and TRACE.
@@ -31,7 +33,7 @@ const EVERY_FORWARDED_METHOD: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIO
 impl ActiveRoute {
     /// Whether the route takes `method`. CONNECT and TRACE never: a tunnel or an echo of the
     /// request (signature included) is nothing a webhook needs.
-    pub fn takes(&self, method: &http::Method) -> bool {
+    pub(crate) fn takes(&self, method: &http::Method) -> bool {
         if method == http::Method::CONNECT || method == http::Method::TRACE {
             return false;
         }
@@ -41,10 +43,10 @@ impl ActiveRoute {
     }
 }
 
-pub struct RouteTable {
+pub(crate) struct RouteTable {
     /// Longest path first, so the first match is the longest matching prefix.
     routes: Vec<Arc<ActiveRoute>>,
-    pub unmatched: RouteMetrics,
+    pub(crate) unmatched: RouteMetrics,
     /// The `[dedupe]` store every route's duplicate suppression uses.
     dedupe_store: SharedStore,
 }
@@ -52,12 +54,17 @@ pub struct RouteTable {
 impl RouteTable {
     /// Builds the table. `previous` hands over duplicate-suppression memory across a reload,
     /// for routes that keep their name and dedupe settings.
-    pub fn new(config: &config::Config, metrics: &Metrics, previous: Option<&RouteTable>) -> Self {
+    pub(crate) fn new(
+        config: &config::Config,
+        metrics: &RequestMetrics,
+        dedupe_metrics: &DedupeMetrics,
+        previous: Option<&RouteTable>,
+    ) -> Self {
         let global_allow: Option<Arc<[IpNet]>> =
             config.server.allow_sources.as_deref().map(Arc::from);
         let dedupe_store = SharedStore::new(
             config,
-            &metrics.dedupe_store,
+            &dedupe_metrics.store,
             previous.map(|table| &table.dedupe_store),
         );
         let mut routes: Vec<Arc<ActiveRoute>> = config
@@ -72,7 +79,7 @@ impl RouteTable {
                         &route.name,
                         settings,
                         &dedupe_store,
-                        metrics.dedupe_entries.with_label_values(&[&route.name]),
+                        dedupe_metrics.entries(&route.name),
                         old,
                     ))
                 });
@@ -120,7 +127,10 @@ impl RouteTable {
     /// The route for a request path, decided on the path as apps may read it
     /// ([`routing_path`]). A path with a dot segment in that reading, or one whose raw form
     /// would route elsewhere, is refused: the app might resolve it outside its route.
-    pub fn find(&self, request_path: &str) -> Result<Option<&Arc<ActiveRoute>>, &'static str> {
+    pub(crate) fn find(
+        &self,
+        request_path: &str,
+    ) -> Result<Option<&Arc<ActiveRoute>>, &'static str> {
         let view = routing_path(request_path)?;
         let routed = self.longest_match(&view);
         if view == request_path {
@@ -184,7 +194,13 @@ mod tests {
             ));
         }
         let config = config::Config::from_toml(&toml, "test.toml").unwrap();
-        RouteTable::new(&config, &Metrics::new(), None)
+        let metrics = crate::telemetry::metrics::Metrics::new();
+        RouteTable::new(
+            &config,
+            &RequestMetrics::new(&metrics),
+            &DedupeMetrics::new(&metrics),
+            None,
+        )
     }
 
     #[test]

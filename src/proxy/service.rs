@@ -8,9 +8,11 @@ use crate::net::client::{ClientConnection, Handler};
 use crate::net::wire::HeadOnWire;
 use crate::proxy::body::{self, BodyError, Pace};
 use crate::proxy::capacity::Capacity;
+use crate::proxy::dedupe::metrics::DedupeMetrics;
 use crate::proxy::phases::{self, Admission, Forward};
 use crate::proxy::refusal::Refusal;
 use crate::proxy::request_id::{REQUEST_ID, RequestIds};
+use crate::proxy::request_metrics::RequestMetrics;
 use crate::proxy::response::{ProxyBody, close_connection};
 use crate::proxy::routes::{ActiveRoute, RouteTable};
 use crate::proxy::upstream::{Upstream, upstream_request};
@@ -30,23 +32,33 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 /// What a reload can change without restarting listeners.
-pub struct Settings {
-    pub routes: RouteTable,
-    pub upstream: Arc<Upstream>,
-    pub limits: Limits,
-    pub trusted_proxies: Vec<IpNet>,
+pub(crate) struct Settings {
+    pub(crate) routes: RouteTable,
+    pub(crate) upstream: Arc<Upstream>,
+    pub(crate) limits: Limits,
+    pub(crate) trusted_proxies: Vec<IpNet>,
 }
 
 impl Settings {
     /// Builds settings from `config`, reusing what `previous` had where nothing changed (the
     /// upstream connection pool, duplicate-suppression memory).
-    pub fn new(config: &Config, metrics: &Metrics, previous: Option<&Settings>) -> Settings {
+    pub fn new(
+        config: &Config,
+        metrics: &RequestMetrics,
+        dedupe_metrics: &DedupeMetrics,
+        previous: Option<&Settings>,
+    ) -> Settings {
         let upstream = match previous {
             Some(old) if *old.upstream.config() == config.upstream => Arc::clone(&old.upstream),
             _ => Arc::new(Upstream::new(&config.upstream)),
         };
         Settings {
-            routes: RouteTable::new(config, metrics, previous.map(|old| &old.routes)),
+            routes: RouteTable::new(
+                config,
+                metrics,
+                dedupe_metrics,
+                previous.map(|old| &old.routes),
+            ),
             upstream,
             limits: config.limits.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
@@ -57,7 +69,9 @@ impl Settings {
 /// The verifying proxy: shared by every connection.
 pub struct Proxy {
     settings: ArcSwap<Settings>,
-    metrics: Arc<Metrics>,
+    /// Registered once; every reload's route table takes its series from these.
+    metrics: RequestMetrics,
+    dedupe_metrics: DedupeMetrics,
     capacity: Capacity,
     request_ids: RequestIds,
     draining: AtomicBool,
@@ -69,7 +83,7 @@ pub struct Proxy {
 }
 
 /// The wall clock in Unix seconds.
-pub fn system_clock() -> UnixSeconds {
+pub(crate) fn system_clock() -> UnixSeconds {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs() as i64)
@@ -140,11 +154,20 @@ impl Handler for Proxy {
 }
 
 impl Proxy {
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Proxy {
+    /// Builds the proxy for `config`, registering its metrics in `metrics`.
+    pub fn new(config: &Config, metrics: &Metrics) -> Proxy {
+        let request_metrics = RequestMetrics::new(metrics);
+        let dedupe_metrics = DedupeMetrics::new(metrics);
         Proxy {
-            settings: ArcSwap::from_pointee(Settings::new(config, &metrics, None)),
-            capacity: Capacity::new(&metrics),
-            metrics,
+            settings: ArcSwap::from_pointee(Settings::new(
+                config,
+                &request_metrics,
+                &dedupe_metrics,
+                None,
+            )),
+            capacity: Capacity::new(metrics),
+            metrics: request_metrics,
+            dedupe_metrics,
             request_ids: RequestIds::new(),
             draining: AtomicBool::new(false),
             clock: system_clock,
@@ -162,47 +185,38 @@ impl Proxy {
     }
 
     /// Marks the proxy as reached over TLS.
-    pub fn with_tls(mut self, tls: bool) -> Proxy {
+    pub(crate) fn with_tls(mut self, tls: bool) -> Proxy {
         self.tls = tls;
         self
     }
 
-    /// Replaces the clock (tests of timestamped schemes).
-    pub fn with_clock(mut self, clock: fn() -> UnixSeconds) -> Proxy {
-        self.clock = clock;
-        self
-    }
-
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
     /// Current settings; connection-level limits are read from here at accept time.
-    pub fn settings(&self) -> Arc<Settings> {
+    pub(crate) fn settings(&self) -> Arc<Settings> {
         self.settings.load_full()
     }
 
     /// Swaps in settings from a new config; requests already running finish on the old ones.
-    pub fn reload(&self, config: &Config) {
+    pub(crate) fn reload(&self, config: &Config) {
         let previous = self.settings.load_full();
         self.settings.store(Arc::new(Settings::new(
             config,
             &self.metrics,
+            &self.dedupe_metrics,
             Some(&previous),
         )));
     }
 
     /// From now on HTTP/1 responses carry `Connection: close`, so senders move their pooled
     /// connections elsewhere while this process drains.
-    pub fn start_draining(&self) {
+    pub(crate) fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
 
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         // The gauge is the count: one atomic, read here and exported as is.
         self.metrics.in_flight.get().max(0) as usize
     }
@@ -468,7 +482,7 @@ impl Proxy {
         let metrics = route.map_or(&settings.routes.unmatched, |route| &route.metrics);
         metrics.record(handled.outcome, elapsed);
 
-        let route_name = route.map_or(crate::telemetry::metrics::UNMATCHED_ROUTE, |r| &r.name);
+        let route_name = route.map_or(crate::config::UNMATCHED_ROUTE, |r| &r.name);
         let status = handled.response.status().as_u16();
         let request_id = request_id.to_str().unwrap_or("");
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
@@ -506,7 +520,7 @@ impl Proxy {
         started: Instant,
     ) {
         let ending = Ending {
-            route: route.map_or(crate::telemetry::metrics::UNMATCHED_ROUTE, |r| &r.name),
+            route: route.map_or(crate::config::UNMATCHED_ROUTE, |r| &r.name),
             outcome: handled.outcome,
             reason: handled.detail.as_deref(),
             status: handled.response.status().as_u16(),

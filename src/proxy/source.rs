@@ -8,7 +8,11 @@ use http::HeaderMap;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> IpAddr {
+pub(crate) fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted_proxies: &[IpNet],
+) -> IpAddr {
     let peer = canonical(peer);
     let is_trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {

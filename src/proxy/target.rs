@@ -13,7 +13,7 @@ use std::borrow::Cow;
 /// The path routing decides on: `\` read as `/`; percent-encoded unreserved characters and
 /// `%2f`/`%5c` decoded; `;parameters` cut from each segment; empty segments dropped.
 /// Refuses any path in which that view has a `.` or `..` segment.
-pub fn routing_path(raw: &str) -> Result<Cow<'_, str>, &'static str> {
+pub(crate) fn routing_path(raw: &str) -> Result<Cow<'_, str>, &'static str> {
     let decoded = decode_for_routing(raw);
     let mut normalised = String::with_capacity(decoded.len());
     for segment in decoded.split('/') {
@@ -90,7 +90,11 @@ fn decode_for_routing(raw: &str) -> Cow<'_, str> {
 /// Why the request's Host is unacceptable (RFC 9112 §3.2, RFC 9113 §8.3.1), if it is: none on
 /// HTTP/1.1, more than one, one that is no valid authority or carries userinfo, or on HTTP/2
 /// a `host` that disagrees with `:authority`.
-pub fn host_problem(version: Version, uri: &Uri, headers: &HeaderMap) -> Option<&'static str> {
+pub(crate) fn host_problem(
+    version: Version,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<&'static str> {
     let mut hosts = headers.get_all(header::HOST).iter();
     let host = hosts.next();
     if hosts.next().is_some() {

@@ -11,7 +11,7 @@ use http::HeaderName;
 use std::sync::{Arc, LazyLock};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Category {
+pub(crate) enum Category {
     Erp,
     Payments,
     DeveloperTools,
@@ -21,7 +21,7 @@ pub enum Category {
 }
 
 impl Category {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Category::Erp => "ERP, accounting, CRM",
             Category::Payments => "Payments",
@@ -39,12 +39,12 @@ pub struct Preset {
     /// The `scheme = "..."` name: the provider's lower-case name, hyphenated.
     pub name: &'static str,
     /// Other names that select the same preset (the Atlassian name for Jira, …).
-    pub aliases: &'static [&'static str],
-    pub category: Category,
+    pub(crate) aliases: &'static [&'static str],
+    pub(crate) category: Category,
     /// Where the provider documents its signature.
-    pub docs: &'static str,
+    pub(crate) docs: &'static str,
     /// Where the secret (or public key) comes from in the provider's UI.
-    pub secret: &'static str,
+    pub(crate) secret: &'static str,
     rules: Rules,
 }
 
@@ -53,7 +53,7 @@ impl Preset {
         self.rules.clone()
     }
 
-    pub fn spec(&self) -> Option<&Spec> {
+    pub(crate) fn spec(&self) -> Option<&Spec> {
         match &self.rules {
             Rules::Described(spec) => Some(spec),
             Rules::Coded(_) => None,
@@ -61,7 +61,7 @@ impl Preset {
     }
 
     /// The headers a delivery carries (signature, timestamp, id), for listings.
-    pub fn headers(&self) -> String {
+    pub(crate) fn headers(&self) -> String {
         match &self.rules {
             Rules::Coded(Coded::ClientState) => "(body) value[].clientState".into(),
             Rules::Coded(Coded::Mailgun) => "(body) signature.{timestamp,token,signature}".into(),
@@ -81,7 +81,7 @@ impl Preset {
     }
 
     /// What is signed, for listings.
-    pub fn signed(&self) -> String {
+    pub(crate) fn signed(&self) -> String {
         match &self.rules {
             Rules::Coded(Coded::ClientState) => "nothing: the body carries the clientState".into(),
             Rules::Coded(Coded::Mailgun) => "timestamp + token (from the body)".into(),
@@ -97,7 +97,7 @@ impl Preset {
     }
 
     /// The key's form, for listings.
-    pub fn key(&self) -> &'static str {
+    pub(crate) fn key(&self) -> &'static str {
         super::Scheme {
             name: Arc::from(self.name),
             rules: self.rules(),
@@ -112,14 +112,14 @@ pub fn presets() -> &'static [Preset] {
 }
 
 /// A preset by name or alias.
-pub fn find(name: &str) -> Option<&'static Preset> {
+pub(crate) fn find(name: &str) -> Option<&'static Preset> {
     PRESETS
         .iter()
         .find(|preset| preset.name == name || preset.aliases.contains(&name))
 }
 
 /// Every accepted `scheme` name: presets, their aliases, and `hmac`.
-pub fn names() -> Vec<&'static str> {
+pub(crate) fn names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = PRESETS
         .iter()
         .flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()))

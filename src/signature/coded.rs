@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 const MAX_NOTIFICATIONS: usize = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Coded {
+pub(crate) enum Coded {
     /// `{"value":[{"clientState":"<secret>", …}, …]}`: every notification must carry a
     /// configured secret.
     ClientState,
@@ -30,25 +30,25 @@ static MAILGUN_TIMESTAMP: HeaderName = HeaderName::from_static("signature.timest
 
 impl Coded {
     /// What 401 answers name instead of a header.
-    pub fn field_name(self) -> HeaderName {
+    pub(crate) fn field_name(self) -> HeaderName {
         match self {
             Coded::ClientState => CLIENT_STATE.clone(),
             Coded::Mailgun => MAILGUN_SIGNATURE.clone(),
         }
     }
 
-    pub fn has_timestamp(self) -> bool {
+    pub(crate) fn has_timestamp(self) -> bool {
         self == Coded::Mailgun
     }
 
-    pub fn key_description(self) -> &'static str {
+    pub(crate) fn key_description(self) -> &'static str {
         match self {
             Coded::ClientState => "the clientState given when creating the subscription",
             Coded::Mailgun => "the HTTP webhook signing key, as written",
         }
     }
 
-    pub fn key_from_secret(self, secret: &[u8]) -> Result<Key, String> {
+    pub(crate) fn key_from_secret(self, secret: &[u8]) -> Result<Key, super::KeyError> {
         match self {
             Coded::ClientState => Key::from_secret(Algorithm::Token, KeyForm::Utf8, secret),
             Coded::Mailgun => Key::from_secret(Algorithm::HmacSha256, KeyForm::Utf8, secret),

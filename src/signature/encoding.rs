@@ -9,7 +9,7 @@ use http::HeaderName;
 use sha2::{Digest, Sha256};
 
 /// Tokens and basic-auth credentials longer than this are not credentials.
-pub const MAX_TOKEN_LEN: usize = 1024;
+pub(crate) const MAX_TOKEN_LEN: usize = 1024;
 
 /// URL-safe base64, padded or not: senders differ.
 const BASE64URL: GeneralPurpose = GeneralPurpose::new(
@@ -33,7 +33,7 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Encoding::Hex => "hex",
             Encoding::Base64 => "base64",
@@ -42,7 +42,7 @@ impl Encoding {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Encoding> {
+    pub(crate) fn from_name(name: &str) -> Option<Encoding> {
         Some(match name {
             "hex" => Encoding::Hex,
             "base64" => Encoding::Base64,
@@ -52,7 +52,7 @@ impl Encoding {
         })
     }
 
-    pub fn encode(self, bytes: &[u8]) -> String {
+    pub(crate) fn encode(self, bytes: &[u8]) -> String {
         match self {
             Encoding::Hex => hex::encode(bytes),
             Encoding::Base64 => STANDARD.encode(bytes),
@@ -72,7 +72,7 @@ impl Encoding {
 
     /// Decodes `text` into a tag the length `algorithm` produces. A token becomes its SHA-256
     /// digest, so comparing it takes the same time whatever its length.
-    pub fn decode_signature(
+    pub(crate) fn decode_signature(
         self,
         header: &HeaderName,
         text: &str,

@@ -324,6 +324,7 @@ pub(super) fn any_match(computed: &[Tag], offered: &[Tag]) -> Option<Tag> {
 }
 
 impl Verification {
+    /// Feeds the next chunk of the body to every running MAC.
     pub fn update(&mut self, chunk: &[u8]) {
         match &mut self.running {
             Running::Streaming { macs, .. } => {

@@ -23,13 +23,13 @@ const MAX_CHALLENGE_LEN: usize = 1024;
 
 /// What hookwall answers in the provider's place.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
-    pub content_type: &'static str,
-    pub body: String,
+pub(crate) struct Answer {
+    pub(crate) content_type: &'static str,
+    pub(crate) body: String,
 }
 
 /// Handshakes that carry no signature by design, answered before verification.
-pub fn before_verification(verifier: &Verifier, head: RequestHead<'_>) -> Option<Answer> {
+pub(crate) fn before_verification(verifier: &Verifier, head: RequestHead<'_>) -> Option<Answer> {
     match verifier.scheme().rules() {
         Rules::Coded(super::Coded::ClientState) => {
             let query = head.query?;
@@ -46,7 +46,7 @@ pub fn before_verification(verifier: &Verifier, head: RequestHead<'_>) -> Option
 }
 
 /// Handshakes whose signature has verified and that hookwall answers itself.
-pub fn after_verification(
+pub(crate) fn after_verification(
     verifier: &Verifier,
     head: RequestHead<'_>,
     body: &[u8],

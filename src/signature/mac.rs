@@ -11,8 +11,11 @@ use sha2::{Sha256, Sha512};
 /// An HMAC keyed with one secret, ready to clone per request.
 #[derive(Clone)]
 pub enum MacKey {
+    /// HMAC-SHA1 (legacy senders).
     Sha1(Hmac<Sha1>),
+    /// HMAC-SHA256.
     Sha256(Hmac<Sha256>),
+    /// HMAC-SHA512.
     Sha512(Hmac<Sha512>),
 }
 
@@ -24,7 +27,7 @@ impl std::fmt::Debug for MacKey {
 
 impl MacKey {
     /// `None` for algorithms that are not HMAC.
-    pub fn new(algorithm: Algorithm, key: &[u8]) -> Option<MacKey> {
+    pub(crate) fn new(algorithm: Algorithm, key: &[u8]) -> Option<MacKey> {
         // HMAC accepts keys of any length, so these constructors cannot fail.
         Some(match algorithm {
             Algorithm::HmacSha1 => MacKey::Sha1(
@@ -40,7 +43,7 @@ impl MacKey {
         })
     }
 
-    pub fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             MacKey::Sha1(mac) => mac.update(bytes),
             MacKey::Sha256(mac) => mac.update(bytes),
@@ -48,7 +51,7 @@ impl MacKey {
         }
     }
 
-    pub fn finalize(self) -> Tag {
+    pub(crate) fn finalize(self) -> Tag {
         match self {
             MacKey::Sha1(mac) => Tag::from_slice(&mac.finalize().into_bytes()),
             MacKey::Sha256(mac) => Tag::from_slice(&mac.finalize().into_bytes()),
@@ -57,7 +60,7 @@ impl MacKey {
     }
 
     /// One-shot MAC of several byte strings in order, for signing.
-    pub fn tag_of(&self, parts: &[&[u8]]) -> Tag {
+    pub(crate) fn tag_of(&self, parts: &[&[u8]]) -> Tag {
         let mut mac = self.clone();
         for part in parts {
             mac.update(part);
@@ -82,10 +85,10 @@ impl std::fmt::Debug for Tag {
 }
 
 impl Tag {
-    pub const MAX_LEN: usize = 72;
+    pub(crate) const MAX_LEN: usize = 72;
 
     /// Copies up to [`Tag::MAX_LEN`] bytes; callers check lengths before building one.
-    pub fn from_slice(bytes: &[u8]) -> Tag {
+    pub(crate) fn from_slice(bytes: &[u8]) -> Tag {
         let len = bytes.len().min(Self::MAX_LEN);
         let mut tag = Tag {
             len: len as u8,
@@ -95,7 +98,7 @@ impl Tag {
         tag
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
 }

@@ -17,7 +17,7 @@ pub mod catalogue;
 mod coded;
 mod encoding;
 mod engine;
-pub mod handshake;
+pub(crate) mod handshake;
 mod keys;
 mod mac;
 mod rejection;
@@ -25,15 +25,16 @@ mod sign;
 mod spec;
 mod timestamp;
 
-pub use catalogue::{Category, Preset};
-pub use coded::Coded;
+pub(crate) use coded::Coded;
 pub use encoding::Encoding;
 pub use engine::Verification;
-pub use keys::{Key, SigningKey};
+pub(crate) use keys::SigningKey;
+pub use keys::{Key, KeyError};
 pub use mac::{MacKey, Tag};
 pub use rejection::{Rejection, RejectionKind};
-pub use sign::Delivery;
-pub use spec::{Algorithm, KeyForm, Layout, Part, Spec, TimeFormat, Timestamp};
+pub use sign::{Delivery, SignError};
+pub use spec::Algorithm;
+pub(crate) use spec::{KeyForm, Layout, Part, Spec, TimeFormat, Timestamp};
 
 use http::{HeaderMap, HeaderName};
 use std::sync::Arc;
@@ -72,7 +73,7 @@ impl PartialEq for Scheme {
 impl Eq for Scheme {}
 
 /// The name of the scheme a route describes itself in TOML.
-pub const CUSTOM_SCHEME: &str = "hmac";
+pub(crate) const CUSTOM_SCHEME: &str = "hmac";
 
 impl Scheme {
     /// A preset by its name or one of its aliases.
@@ -85,19 +86,19 @@ impl Scheme {
     }
 
     /// A route's own description (`scheme = "hmac"`).
-    pub fn custom(spec: Spec) -> Scheme {
+    pub(crate) fn custom(spec: Spec) -> Scheme {
         Scheme {
             name: Arc::from(CUSTOM_SCHEME),
             rules: Rules::Described(Arc::new(spec)),
         }
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// The declarative description, unless the scheme is code.
-    pub fn spec(&self) -> Option<&Spec> {
+    pub(crate) fn spec(&self) -> Option<&Spec> {
         match &self.rules {
             Rules::Described(spec) => Some(spec),
             Rules::Coded(_) => None,
@@ -118,7 +119,7 @@ impl Scheme {
     }
 
     /// Whether the scheme signs a timestamp, so that `tolerance` applies.
-    pub fn has_timestamp(&self) -> bool {
+    pub(crate) fn has_timestamp(&self) -> bool {
         match &self.rules {
             Rules::Described(spec) => spec.has_timestamp(),
             Rules::Coded(coded) => coded.has_timestamp(),
@@ -130,14 +131,8 @@ impl Scheme {
         self.spec().is_some_and(Spec::signs_url)
     }
 
-    /// Whether keys are public keys (so `hookwall sign` needs the private one).
-    pub fn uses_public_keys(&self) -> bool {
-        self.spec()
-            .is_some_and(|spec| spec.algorithm.is_public_key())
-    }
-
     /// What a configured secret must look like, for `hookwall check` and error messages.
-    pub fn key_description(&self) -> &'static str {
+    pub(crate) fn key_description(&self) -> &'static str {
         match &self.rules {
             Rules::Coded(coded) => coded.key_description(),
             Rules::Described(spec) => match (spec.algorithm, spec.key) {
@@ -158,7 +153,7 @@ impl Scheme {
     }
 
     /// Turns a configured secret into a verification key.
-    pub fn key_from_secret(&self, secret: &[u8]) -> Result<Key, String> {
+    pub fn key_from_secret(&self, secret: &[u8]) -> Result<Key, KeyError> {
         match &self.rules {
             Rules::Described(spec) => Key::from_secret(spec.algorithm, spec.key, secret),
             Rules::Coded(coded) => coded.key_from_secret(secret),
@@ -169,14 +164,18 @@ impl Scheme {
 /// What a verifier needs to know about the request besides its body.
 #[derive(Clone, Copy, Debug)]
 pub struct RequestHead<'a> {
+    /// The request method, for schemes that sign it.
     pub method: &'a str,
+    /// The path as sent, for schemes that sign the URL.
     pub path: &'a str,
+    /// The query string as sent, if any.
     pub query: Option<&'a str>,
+    /// The request's headers, where the signature is.
     pub headers: &'a HeaderMap,
 }
 
 impl<'a> RequestHead<'a> {
-    pub fn of(parts: &'a http::request::Parts) -> RequestHead<'a> {
+    pub(crate) fn of(parts: &'a http::request::Parts) -> RequestHead<'a> {
         RequestHead {
             method: parts.method.as_str(),
             path: parts.uri.path(),
@@ -186,7 +185,7 @@ impl<'a> RequestHead<'a> {
     }
 
     /// A POST to `/` with `headers`: for schemes that sign neither URL nor method.
-    pub fn post(headers: &'a HeaderMap) -> RequestHead<'a> {
+    pub(crate) fn post(headers: &'a HeaderMap) -> RequestHead<'a> {
         RequestHead {
             method: "POST",
             path: "/",
@@ -208,7 +207,7 @@ pub struct PublicUrl {
 
 impl PublicUrl {
     /// `base`, then what follows the route's path, then `?query`.
-    pub fn for_request(&self, path: &str, query: Option<&str>) -> String {
+    pub(crate) fn for_request(&self, path: &str, query: Option<&str>) -> String {
         let rest = path
             .strip_prefix(self.route_path.trim_end_matches('/'))
             .unwrap_or("");
@@ -242,6 +241,7 @@ impl std::fmt::Debug for Verifier {
 }
 
 impl Verifier {
+    /// A verifier accepting a signature made with any of `keys`, timestamps within `tolerance`.
     pub fn new(scheme: Scheme, keys: Vec<Key>, tolerance: Duration) -> Verifier {
         Verifier {
             scheme,
@@ -257,16 +257,12 @@ impl Verifier {
         self
     }
 
-    pub fn scheme(&self) -> &Scheme {
+    pub(crate) fn scheme(&self) -> &Scheme {
         &self.scheme
     }
 
-    pub fn keys(&self) -> &[Key] {
+    pub(crate) fn keys(&self) -> &[Key] {
         &self.keys
-    }
-
-    pub fn public_url(&self) -> Option<&PublicUrl> {
-        self.public_url.as_ref()
     }
 
     /// [`Verifier::begin_request`] for a POST to `/` with `headers`.
@@ -293,6 +289,7 @@ impl Verifier {
         self.verify_request(RequestHead::post(headers), body, now)
     }
 
+    /// Verifies a complete body in one call.
     pub fn verify_request(
         &self,
         head: RequestHead<'_>,
@@ -315,7 +312,7 @@ pub struct Verified {
 
 impl Verified {
     /// What identifies this delivery for duplicate suppression.
-    pub fn identity(&self) -> &DeliveryIdentity {
+    pub(crate) fn identity(&self) -> &DeliveryIdentity {
         &self.identity
     }
 }
@@ -323,7 +320,9 @@ impl Verified {
 /// The signed id where the scheme has one, else the matching signature itself.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DeliveryIdentity {
+    /// The delivery id the sender signed.
     SignedId(String),
+    /// The signature itself, for schemes without a signed id.
     Signature(Tag),
 }
 

@@ -8,39 +8,77 @@ use std::borrow::Cow;
 /// expected signature.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    /// The scheme's signature (or timestamp, id) header is absent.
     #[error("the {header} header is missing")]
-    Missing { header: HeaderName },
+    Missing {
+        /// The header looked for.
+        header: HeaderName,
+    },
+    /// The header is present but empty.
     #[error("the {header} header is empty")]
-    Empty { header: HeaderName },
+    Empty {
+        /// The empty header.
+        header: HeaderName,
+    },
+    /// The header is sent twice, so which one was signed is ambiguous.
     #[error("the {header} header appears more than once")]
-    Duplicate { header: HeaderName },
+    Duplicate {
+        /// The repeated header.
+        header: HeaderName,
+    },
+    /// The header holds bytes outside visible ASCII.
     #[error("the {header} header is not visible ASCII")]
-    NotAscii { header: HeaderName },
+    NotAscii {
+        /// The header with the stray bytes.
+        header: HeaderName,
+    },
+    /// The signature does not decode in the scheme's encoding.
     #[error("the {header} header is not {encoding}")]
     BadEncoding {
+        /// The header holding the signature.
         header: HeaderName,
+        /// The encoding expected (`hex`, `base64`, …).
         encoding: &'static str,
     },
+    /// The signature decodes, but to the wrong number of bytes for the algorithm.
     #[error("the {header} header decodes to {actual} bytes, expected {expected}")]
     WrongLength {
+        /// The header holding the signature.
         header: HeaderName,
+        /// Bytes the algorithm's signature has.
         expected: usize,
+        /// Bytes the header decoded to.
         actual: usize,
     },
+    /// The header does not follow the scheme's layout (prefix, `key=value` pairs, …).
     #[error("the {header} header is malformed: {detail}")]
     BadFormat {
+        /// The malformed header.
         header: HeaderName,
+        /// What part of the layout is wrong.
         detail: Cow<'static, str>,
     },
+    /// The timestamp header is not whole Unix seconds.
     #[error("the {header} header is not a Unix timestamp in seconds")]
-    BadTimestamp { header: HeaderName },
+    BadTimestamp {
+        /// The timestamp header.
+        header: HeaderName,
+    },
+    /// The timestamp is outside the route's tolerance (a replay, or a skewed clock).
     #[error("the {header} timestamp is {}, outside the tolerance", describe_age(*age_seconds))]
     StaleTimestamp {
+        /// The timestamp header.
         header: HeaderName,
+        /// How old the timestamp is; negative when it lies in the future.
         age_seconds: i64,
     },
+    /// A scheme that signs body fields found one missing.
     #[error("the body has no {field}")]
-    MissingField { field: &'static str },
+    MissingField {
+        /// The body field looked for.
+        field: &'static str,
+    },
+    /// Well-formed, but no configured key produces this signature.
     #[error("the signature does not match the body")]
     Mismatch,
 }
@@ -56,14 +94,18 @@ fn describe_age(age_seconds: i64) -> String {
 /// The metric-level grouping of a [`Rejection`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RejectionKind {
+    /// No signature was sent.
     MissingSignature,
+    /// A signature was sent but cannot be read.
     MalformedSignature,
+    /// A readable signature that does not match.
     BadSignature,
+    /// The timestamp is outside the route's tolerance.
     StaleTimestamp,
 }
 
 impl Rejection {
-    pub fn kind(&self) -> RejectionKind {
+    pub(crate) fn kind(&self) -> RejectionKind {
         match self {
             Rejection::Missing { .. }
             | Rejection::Empty { .. }
@@ -80,7 +122,7 @@ impl Rejection {
     }
 
     /// The header the rejection is about, where there is one.
-    pub fn header(&self) -> Option<&HeaderName> {
+    pub(crate) fn header(&self) -> Option<&HeaderName> {
         match self {
             Rejection::Missing { header }
             | Rejection::Empty { header }
@@ -96,7 +138,7 @@ impl Rejection {
     }
 
     /// A short machine-readable reason for the JSON error body.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Rejection::Missing { .. } => "missing",
             Rejection::Empty { .. } => "empty",

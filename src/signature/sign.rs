@@ -3,17 +3,50 @@
 //! key ([`super::SigningKey`]).
 
 use super::{
-    Algorithm, Encoding, Key, Layout, Part, Rules, Scheme, SigningKey, UnixSeconds, timestamp,
+    Algorithm, Encoding, Key, KeyError, Layout, Part, Rules, Scheme, SigningKey, UnixSeconds,
+    timestamp,
 };
 use http::{HeaderName, HeaderValue};
+
+/// Why a delivery cannot be signed as the scheme's sender would.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// A coded scheme whose proof lives inside the body, not in a header.
+    #[error("the {scheme} scheme's proof is inside the body; write it there instead")]
+    ProofInBody {
+        /// The scheme's name.
+        scheme: String,
+    },
+    /// The scheme signs the URL and none was given.
+    #[error("this scheme signs the URL; give it with --url")]
+    UrlNeeded,
+    /// The scheme signs a header whose value hookwall does not make up.
+    #[error("cannot sign the value of the {header} header")]
+    UnsignableHeader {
+        /// The header the scheme signs.
+        header: HeaderName,
+    },
+    /// The secret or private key does not suit the scheme.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A token scheme's secret that is not text, so cannot be sent as one.
+    #[error("the token is not text")]
+    TokenNotText,
+    /// An id or token with bytes a header cannot carry.
+    #[error("a value cannot be sent in a header (control characters?)")]
+    NotAHeaderValue,
+}
 
 /// What is being signed.
 #[derive(Clone, Debug)]
 pub struct Delivery<'a> {
+    /// The body to sign.
     pub body: &'a [u8],
+    /// The signing time, for timestamped schemes.
     pub now: UnixSeconds,
     /// The delivery id, for schemes that sign one.
     pub id: &'a str,
+    /// The method, for schemes that sign it.
     pub method: &'a str,
     /// The full URL posted to, for schemes that sign it.
     pub url: Option<&'a str>,
@@ -26,14 +59,13 @@ impl Scheme {
         &self,
         secret: &[u8],
         delivery: &Delivery<'_>,
-    ) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, SignError> {
         let spec = match self.rules() {
             Rules::Described(spec) => spec,
             Rules::Coded(_) => {
-                return Err(format!(
-                    "the {} scheme's proof is inside the body; write it there instead",
-                    self.name()
-                ));
+                return Err(SignError::ProofInBody {
+                    scheme: self.name().to_string(),
+                });
             }
         };
         let stamp = spec
@@ -53,10 +85,7 @@ impl Scheme {
                         }
                         Part::Method => message.extend_from_slice(delivery.method.as_bytes()),
                         Part::Url => message.extend_from_slice(
-                            delivery
-                                .url
-                                .ok_or("this scheme signs the URL; give it with --url")?
-                                .as_bytes(),
+                            delivery.url.ok_or(SignError::UrlNeeded)?.as_bytes(),
                         ),
                         Part::Header(name) if Some(name) == spec.id.as_ref() => {
                             message.extend_from_slice(delivery.id.as_bytes())
@@ -68,7 +97,9 @@ impl Scheme {
                             message.extend_from_slice(stamp.as_deref().unwrap_or("").as_bytes())
                         }
                         Part::Header(name) => {
-                            return Err(format!("cannot sign the value of the {name} header"));
+                            return Err(SignError::UnsignableHeader {
+                                header: name.clone(),
+                            });
                         }
                         Part::SortedFormParams => {
                             let mut params: Vec<(String, String)> =
@@ -88,14 +119,19 @@ impl Scheme {
                 } else {
                     match Key::from_secret(algorithm, spec.key, secret)? {
                         Key::Mac(mac) => mac.tag_of(&[&message]).as_bytes().to_vec(),
-                        _ => return Err("not an HMAC key".into()),
+                        _ => {
+                            return Err(KeyError::NotHmac {
+                                algorithm: algorithm.name(),
+                            }
+                            .into());
+                        }
                     }
                 }
             }
         };
         let encoded = spec.encoding.encode(&signature);
         if spec.encoding == Encoding::Text && encoded.as_bytes() != signature.as_slice() {
-            return Err("the token is not text".into());
+            return Err(SignError::TokenNotText);
         }
         let value = match &spec.layout {
             Layout::Whole { prefix } => format!("{prefix}{encoded}"),
@@ -127,7 +163,6 @@ impl Scheme {
 
 /// A header value for signing output. Signatures are hex or base64, but ids and tokens come
 /// from the user (`hookwall sign --id`), so this can fail.
-fn header_value(text: &str) -> Result<HeaderValue, String> {
-    HeaderValue::try_from(text)
-        .map_err(|_| "a value cannot be sent in a header (control characters?)".to_string())
+fn header_value(text: &str) -> Result<HeaderValue, SignError> {
+    HeaderValue::try_from(text).map_err(|_| SignError::NotAHeaderValue)
 }

@@ -11,7 +11,9 @@ use http::HeaderName;
 pub enum Algorithm {
     /// Legacy, but still what Twilio, Intercom, Mandrill, Segment and Trello send.
     HmacSha1,
+    /// HMAC-SHA256: what most providers send.
     HmacSha256,
+    /// HMAC-SHA512.
     HmacSha512,
     /// Verified with the sender's public key (Discord, Svix `v1a`).
     Ed25519,
@@ -23,7 +25,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Algorithm::HmacSha1 => "hmac-sha1",
             Algorithm::HmacSha256 => "hmac-sha256",
@@ -34,7 +36,7 @@ impl Algorithm {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Algorithm> {
+    pub(crate) fn from_name(name: &str) -> Option<Algorithm> {
         Some(match name {
             // "sha256"/"sha512" are the names today's `scheme = "hmac"` configs use.
             "hmac-sha1" | "sha1" => Algorithm::HmacSha1,
@@ -47,19 +49,19 @@ impl Algorithm {
         })
     }
 
-    pub fn is_hmac(self) -> bool {
+    pub(crate) fn is_hmac(self) -> bool {
         matches!(
             self,
             Algorithm::HmacSha1 | Algorithm::HmacSha256 | Algorithm::HmacSha512
         )
     }
 
-    pub fn is_public_key(self) -> bool {
+    pub(crate) fn is_public_key(self) -> bool {
         matches!(self, Algorithm::Ed25519 | Algorithm::EcdsaP256)
     }
 
     /// Decoded signature lengths this algorithm can produce.
-    pub fn signature_len(self) -> std::ops::RangeInclusive<usize> {
+    pub(crate) fn signature_len(self) -> std::ops::RangeInclusive<usize> {
         match self {
             Algorithm::HmacSha1 => 20..=20,
             Algorithm::HmacSha256 => 32..=32,
@@ -73,7 +75,7 @@ impl Algorithm {
 
 /// The form a configured secret takes, turned into key bytes by [`super::keys`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyForm {
+pub(crate) enum KeyForm {
     /// The secret's bytes as written (most providers).
     Utf8,
     Base64,
@@ -86,7 +88,7 @@ pub enum KeyForm {
 }
 
 impl KeyForm {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             KeyForm::Utf8 => "utf8",
             KeyForm::Base64 => "base64",
@@ -96,7 +98,7 @@ impl KeyForm {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<KeyForm> {
+    pub(crate) fn from_name(name: &str) -> Option<KeyForm> {
         Some(match name {
             "utf8" => KeyForm::Utf8,
             "base64" => KeyForm::Base64,
@@ -110,7 +112,7 @@ impl KeyForm {
 
 /// How the signature header's value is laid out.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Layout {
+pub(crate) enum Layout {
     /// `<prefix><signature>`: one signature per header (GitHub `sha256=…`, Visma).
     Whole { prefix: String },
     /// `key=value` pairs split by `separator`: the signature under `signature_key` (repeated
@@ -128,7 +130,7 @@ pub enum Layout {
 
 /// One piece of the signed content, concatenated in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     Text(String),
     /// The raw body, as received.
     Body,
@@ -148,7 +150,7 @@ pub enum Part {
 
 impl Part {
     /// The part as written in a `signed` template: literal text, or `{name}`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Part::Text(text) => text.clone(),
             Part::Body => "{body}".into(),
@@ -161,7 +163,7 @@ impl Part {
     }
 
     /// Reads a `signed` template such as `"v0:{timestamp}:{body}"`.
-    pub fn parse_template(template: &str) -> Result<Vec<Part>, String> {
+    pub(crate) fn parse_template(template: &str) -> Result<Vec<Part>, String> {
         let mut parts = Vec::new();
         let mut rest = template;
         while !rest.is_empty() {
@@ -207,7 +209,7 @@ impl Part {
 
 /// How a timestamp is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeFormat {
+pub(crate) enum TimeFormat {
     UnixSeconds,
     UnixMillis,
     /// `2026-12-01T20:30:00Z`, with optional fractional seconds (Twitch, Box).
@@ -215,7 +217,7 @@ pub enum TimeFormat {
 }
 
 impl TimeFormat {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             TimeFormat::UnixSeconds => "unix",
             TimeFormat::UnixMillis => "unix-ms",
@@ -223,7 +225,7 @@ impl TimeFormat {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<TimeFormat> {
+    pub(crate) fn from_name(name: &str) -> Option<TimeFormat> {
         Some(match name {
             "unix" => TimeFormat::UnixSeconds,
             "unix-ms" => TimeFormat::UnixMillis,
@@ -236,33 +238,33 @@ impl TimeFormat {
 /// Where the signed timestamp is: its own header, or a field of the signature header
 /// ([`Layout::Pairs`] with a `timestamp_key`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Timestamp {
-    pub header: Option<HeaderName>,
-    pub format: TimeFormat,
+pub(crate) struct Timestamp {
+    pub(crate) header: Option<HeaderName>,
+    pub(crate) format: TimeFormat,
 }
 
 /// A complete description of a scheme.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Spec {
+pub(crate) struct Spec {
     /// The signature header(s). Where a provider sends one header per key (DocuSign `-1`,
     /// `-2`…, Box primary/secondary), every one present is a candidate.
-    pub headers: Vec<HeaderName>,
-    pub layout: Layout,
-    pub signed: Vec<Part>,
-    pub algorithm: Algorithm,
-    pub encoding: super::Encoding,
-    pub key: KeyForm,
-    pub timestamp: Option<Timestamp>,
+    pub(crate) headers: Vec<HeaderName>,
+    pub(crate) layout: Layout,
+    pub(crate) signed: Vec<Part>,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) encoding: super::Encoding,
+    pub(crate) key: KeyForm,
+    pub(crate) timestamp: Option<Timestamp>,
     /// The delivery id header, where the id is signed: duplicate suppression keys on it.
-    pub id: Option<HeaderName>,
+    pub(crate) id: Option<HeaderName>,
     /// Another set of header names for the same scheme, read when none of `headers` is
     /// present (Standard Webhooks routes also accept Svix's `svix-*` names).
-    pub alternate: Option<Box<Spec>>,
+    pub(crate) alternate: Option<Box<Spec>>,
 }
 
 impl Spec {
     /// `<header>: <prefix><encoded MAC of the body>`: today's `scheme = "hmac"` shape.
-    pub fn body_hmac(
+    pub(crate) fn body_hmac(
         header: HeaderName,
         prefix: &str,
         algorithm: Algorithm,
@@ -284,24 +286,24 @@ impl Spec {
     }
 
     /// Whether any part needs a timestamp check.
-    pub fn has_timestamp(&self) -> bool {
+    pub(crate) fn has_timestamp(&self) -> bool {
         self.timestamp.is_some()
     }
 
     /// Whether the MAC can run over the body as it streams in: HMAC, the body signed once,
     /// and nothing that needs the whole body first.
-    pub fn streams(&self) -> bool {
+    pub(crate) fn streams(&self) -> bool {
         self.algorithm.is_hmac()
             && self.signed.iter().filter(|p| **p == Part::Body).count() <= 1
             && !self.signed.contains(&Part::SortedFormParams)
     }
 
-    pub fn signs_url(&self) -> bool {
+    pub(crate) fn signs_url(&self) -> bool {
         self.signed.contains(&Part::Url)
     }
 
     /// "id.timestamp.body"-style summary for `hookwall schemes` and the README.
-    pub fn describe_signed(&self) -> String {
+    pub(crate) fn describe_signed(&self) -> String {
         if self.algorithm == Algorithm::Token {
             return "nothing: the header holds the secret".into();
         }
@@ -310,7 +312,7 @@ impl Spec {
 
     /// The same scheme written as a route's own (`scheme = "hmac"`) TOML keys: how a preset
     /// looks when described by hand, and a starting point for a new provider.
-    pub fn as_toml(&self) -> String {
+    pub(crate) fn as_toml(&self) -> String {
         let quote = |text: &str| format!("{text:?}");
         let mut lines = vec!["scheme = \"hmac\"".to_string()];
         lines.push(if self.headers.len() == 1 {
@@ -361,7 +363,7 @@ impl Spec {
     }
 
     /// Checks what a hand-written spec (TOML) could get wrong; built-ins are tested to pass.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.headers.is_empty() {
             return Err(("header", "name the signature header".into()));
         }

@@ -414,10 +414,11 @@ fn malformed_timestamps_and_formats_are_malformed() {
 
 #[test]
 fn standard_webhooks_secret_must_be_base64() {
-    assert!(
+    assert_eq!(
         preset("standard-webhooks")
             .key_from_secret(b"whsec_***")
-            .is_err()
+            .unwrap_err(),
+        KeyError::NotWhsec
     );
     assert!(
         preset("standard-webhooks")

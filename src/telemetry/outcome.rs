@@ -9,13 +9,21 @@ use http::StatusCode;
 pub enum Outcome {
     /// The upstream received the request and answered, whatever its status.
     Forwarded,
+    /// No signature header: 401.
     MissingSignature,
+    /// A signature that cannot be read: 401.
     MalformedSignature,
+    /// A signature that does not match: 401.
     BadSignature,
+    /// A timestamp outside the tolerance: 401.
     StaleTimestamp,
+    /// The body exceeds `limits.max_body_bytes`: 413.
     BodyTooLarge,
+    /// No route's path matches: 404.
     UnmatchedRoute,
+    /// The app could not be reached: 502.
     UpstreamUnavailable,
+    /// The app did not answer within `upstream.timeout`: 504.
     UpstreamTimeout,
     /// The sender stopped sending before the body was complete (or sent a broken one).
     BodyIncomplete,
@@ -23,6 +31,7 @@ pub enum Outcome {
     BodyTimeout,
     /// `limits.max_in_flight` requests were already being handled.
     Overloaded,
+    /// The client's address is outside `allow_sources`: 403.
     SourceDenied,
     /// Already delivered within the dedupe window: answered 200, not forwarded.
     Duplicate,
@@ -48,7 +57,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 22] = [
+    pub(crate) const ALL: [Outcome; 22] = [
         Outcome::Forwarded,
         Outcome::MissingSignature,
         Outcome::MalformedSignature,
@@ -74,7 +83,7 @@ impl Outcome {
     ];
 
     /// The metric label value.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Outcome::Forwarded => "forwarded",
             Outcome::MissingSignature => "missing_signature",
@@ -103,7 +112,7 @@ impl Outcome {
 
     /// The status hookwall answers with. For forwarded requests the upstream's status is
     /// passed through instead, so this is only what hookwall itself would say.
-    pub fn status(self) -> StatusCode {
+    pub(crate) fn status(self) -> StatusCode {
         match self {
             Outcome::Forwarded
             | Outcome::ShadowForwarded
@@ -128,12 +137,12 @@ impl Outcome {
     }
 
     /// Whether the request reached the upstream.
-    pub fn reached_upstream(self) -> bool {
+    pub(crate) fn reached_upstream(self) -> bool {
         matches!(self, Outcome::Forwarded | Outcome::ShadowForwarded)
     }
 
     /// A position in [`Outcome::ALL`], for per-route counter arrays.
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }

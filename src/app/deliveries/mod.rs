@@ -53,7 +53,7 @@ fn sha256_source(text: &str) -> String {
 
 /// Answers `/deliveries` and `/deliveries.json`; `None` for any other path. Both are 404
 /// when `[admin] deliveries = 0`.
-pub fn respond(
+pub(crate) fn respond(
     deliveries: &Deliveries,
     path: &str,
     query: Option<&str>,

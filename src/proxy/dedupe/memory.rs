@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     window: Duration,
     max_entries: usize,
     state: Mutex<State>,
@@ -29,7 +29,7 @@ struct State {
 }
 
 /// What to do with a verified delivery.
-pub enum Decision {
+pub(crate) enum Decision {
     /// Not seen: forward it, then [`Ticket::delivered`] if the upstream answered 2xx.
     Forward(Ticket),
     /// Delivered within the window: answer 200 without forwarding.
@@ -40,13 +40,13 @@ pub enum Decision {
 
 /// Holds a delivery's in-flight mark; dropping it without [`Ticket::delivered`] forgets the
 /// attempt, so a retry after a failed first attempt is forwarded normally.
-pub struct Ticket {
+pub(crate) struct Ticket {
     store: Arc<MemoryStore>,
     identity: Option<DeliveryIdentity>,
 }
 
 impl MemoryStore {
-    pub fn new(settings: &Dedupe, entries_gauge: IntGauge) -> MemoryStore {
+    pub(crate) fn new(settings: &Dedupe, entries_gauge: IntGauge) -> MemoryStore {
         MemoryStore {
             window: settings.window,
             max_entries: settings.max_entries,
@@ -55,11 +55,11 @@ impl MemoryStore {
         }
     }
 
-    pub fn has_settings(&self, settings: &Dedupe) -> bool {
+    pub(crate) fn has_settings(&self, settings: &Dedupe) -> bool {
         self.window == settings.window && self.max_entries == settings.max_entries
     }
 
-    pub fn check(self: &Arc<Self>, identity: DeliveryIdentity, now: Instant) -> Decision {
+    pub(crate) fn check(self: &Arc<Self>, identity: DeliveryIdentity, now: Instant) -> Decision {
         let mut state = self.lock();
         self.expire(&mut state, now);
         if state.delivered.contains_key(&identity) {
@@ -74,11 +74,13 @@ impl MemoryStore {
         })
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().delivered.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -120,7 +122,7 @@ impl MemoryStore {
 
 impl Ticket {
     /// The upstream accepted the delivery: remember it for the window.
-    pub fn delivered(mut self, now: Instant) {
+    pub(crate) fn delivered(mut self, now: Instant) {
         if let Some(identity) = self.identity.take() {
             self.store.remember(identity, now);
         }

@@ -1,16 +1,46 @@
 //! The shared store's own metrics: whether it answers, how long its commands take and which
 //! errors it returns. Registered once per process, so they survive store rebuilds on reload.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use crate::telemetry::metrics::Metrics;
+use prometheus::{HistogramVec, IntCounterVec, IntGauge, IntGaugeVec};
 use std::time::Duration;
 
-pub const STORE_UP: &str = "hookwall_dedupe_store_up";
-pub const STORE_COMMAND_DURATION: &str = "hookwall_dedupe_store_command_duration_seconds";
-pub const STORE_ERRORS_TOTAL: &str = "hookwall_dedupe_store_errors_total";
+pub(crate) const STORE_UP: &str = "hookwall_dedupe_store_up";
+pub(crate) const STORE_COMMAND_DURATION: &str = "hookwall_dedupe_store_command_duration_seconds";
+pub(crate) const STORE_ERRORS_TOTAL: &str = "hookwall_dedupe_store_errors_total";
+const ENTRIES: &str = "hookwall_dedupe_entries";
+
+/// Duplicate suppression's metrics, registered once per process so they outlive the stores
+/// and route tables a reload rebuilds.
+pub(crate) struct DedupeMetrics {
+    /// The `[dedupe]` store's health, latency and errors.
+    pub(crate) store: StoreMetrics,
+    /// Deliveries each route remembers, by route.
+    entries: IntGaugeVec,
+}
+
+impl DedupeMetrics {
+    /// Creates and registers the store's metrics and the per-route entries gauge.
+    pub(crate) fn new(metrics: &Metrics) -> DedupeMetrics {
+        DedupeMetrics {
+            store: StoreMetrics::new(metrics),
+            entries: metrics.int_gauge_vec(
+                ENTRIES,
+                "Deliveries remembered for duplicate suppression.",
+                &["route"],
+            ),
+        }
+    }
+
+    /// The gauge of deliveries `route` remembers.
+    pub(crate) fn entries(&self, route: &str) -> IntGauge {
+        self.entries.with_label_values(&[route])
+    }
+}
 
 /// Redis commands, by what they do for a delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
+pub(crate) enum Command {
     /// Claim before forwarding (or learn it is delivered / in flight).
     Claim,
     /// Mark delivered for the window after the app's 2xx.
@@ -22,14 +52,14 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 4] = [
+    pub(crate) const ALL: [Command; 4] = [
         Command::Claim,
         Command::Deliver,
         Command::Release,
         Command::Ping,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Command::Claim => "claim",
             Command::Deliver => "deliver",
@@ -41,7 +71,7 @@ impl Command {
 
 /// Why a store command failed: the `kind` label of the errors counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// No answer within `dedupe.timeout` (Redis slow, paused or unreachable).
     Timeout,
     /// Could not connect, or the connection broke (Redis down, restarting, failing over).
@@ -55,7 +85,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 5] = [
+    pub(crate) const ALL: [ErrorKind; 5] = [
         ErrorKind::Timeout,
         ErrorKind::Connection,
         ErrorKind::Auth,
@@ -63,7 +93,7 @@ impl ErrorKind {
         ErrorKind::Server,
     ];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Connection => "connection",
@@ -79,6 +109,7 @@ const COMMAND_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// The `[dedupe]` store's metrics: whether it answers, command latency, errors by kind.
 #[derive(Clone)]
 pub struct StoreMetrics {
     up: IntGauge,
@@ -87,38 +118,23 @@ pub struct StoreMetrics {
 }
 
 impl StoreMetrics {
-    pub fn new(registry: &Registry) -> StoreMetrics {
-        let up = IntGauge::new(
+    /// Creates and registers the store's metrics, the alerts' series at zero.
+    pub fn new(metrics: &Metrics) -> StoreMetrics {
+        let up = metrics.int_gauge(
             STORE_UP,
             "1 while the dedupe store answers (always 1 for the in-memory store), 0 while it does not.",
-        )
-        .expect("valid metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                STORE_COMMAND_DURATION,
-                "Time the shared dedupe store took to answer a command, by command (errors included).",
-            )
-            .buckets(COMMAND_BUCKETS.to_vec()),
+        );
+        let duration = metrics.histogram_vec(
+            STORE_COMMAND_DURATION,
+            "Time the shared dedupe store took to answer a command, by command (errors included).",
+            COMMAND_BUCKETS,
             &["command"],
-        )
-        .expect("valid metric");
-        let errors = IntCounterVec::new(
-            Opts::new(
-                STORE_ERRORS_TOTAL,
-                "Shared dedupe store commands that failed, by kind.",
-            ),
+        );
+        let errors = metrics.int_counter_vec(
+            STORE_ERRORS_TOTAL,
+            "Shared dedupe store commands that failed, by kind.",
             &["kind"],
-        )
-        .expect("valid metric");
-        for collector in [
-            Box::new(up.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(errors.clone()),
-        ] {
-            registry
-                .register(collector)
-                .expect("metric names are unique");
-        }
+        );
         // Alerts watch these from the start, so they exist at zero.
         for kind in ErrorKind::ALL {
             errors.with_label_values(&[kind.label()]);
@@ -135,21 +151,21 @@ impl StoreMetrics {
     }
 
     /// The in-memory store always answers.
-    pub fn set_memory(&self) {
+    pub(crate) fn set_memory(&self) {
         self.up.set(1);
     }
 
-    pub fn set_up(&self, up: bool) {
+    pub(crate) fn set_up(&self, up: bool) {
         self.up.set(i64::from(up));
     }
 
-    pub fn observe(&self, command: Command, took: Duration) {
+    pub(crate) fn observe(&self, command: Command, took: Duration) {
         self.duration
             .with_label_values(&[command.label()])
             .observe(took.as_secs_f64());
     }
 
-    pub fn error(&self, kind: ErrorKind) {
+    pub(crate) fn error(&self, kind: ErrorKind) {
         self.errors.with_label_values(&[kind.label()]).inc();
     }
 }

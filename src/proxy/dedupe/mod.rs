@@ -5,9 +5,9 @@
 //! store: [`memory`] (this process only, the default) or [`redis`] (shared by every replica
 //! and kept across restarts). [`SharedStore`] is the one connection a whole process uses.
 
-pub mod memory;
-pub mod metrics;
-pub mod redis;
+pub(crate) mod memory;
+pub(crate) mod metrics;
+pub(crate) mod redis;
 
 pub use metrics::StoreMetrics;
 
@@ -54,7 +54,9 @@ impl Ticket {
 /// The process's store, built from `[dedupe]` and kept across reloads that leave it alone.
 #[derive(Clone)]
 pub enum SharedStore {
+    /// This process's memory (the default).
     Memory,
+    /// A Redis every replica shares.
     Redis(Arc<redis::RedisStore>),
 }
 

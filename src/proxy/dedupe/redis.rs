@@ -58,7 +58,7 @@ return 0
 /// How long a claim blocks the same delivery elsewhere: long enough to cover the whole
 /// forward (connect, then the app's answer), short enough that a pod dying mid-forward
 /// blocks the sender's retries for no longer than one upstream timeout.
-pub fn in_flight_ttl(upstream: &config::Upstream, settings: &Settings) -> Duration {
+pub(crate) fn in_flight_ttl(upstream: &config::Upstream, settings: &Settings) -> Duration {
     upstream.connect_timeout + upstream.timeout + settings.timeout + Duration::from_secs(1)
 }
 
@@ -137,7 +137,11 @@ enum Failure {
 impl RedisStore {
     /// Builds the store without connecting: hookwall starts (and stays ready) while Redis is
     /// down, and connects on first use and from the background health check.
-    pub fn new(settings: Settings, in_flight_ttl: Duration, metrics: StoreMetrics) -> Arc<Self> {
+    pub(crate) fn new(
+        settings: Settings,
+        in_flight_ttl: Duration,
+        metrics: StoreMetrics,
+    ) -> Arc<Self> {
         let connector = match build_connector(&settings) {
             Ok(connector) => connector,
             Err(err) => {
@@ -164,7 +168,7 @@ impl RedisStore {
         store
     }
 
-    pub fn has_settings(&self, settings: &Settings, in_flight_ttl: Duration) -> bool {
+    pub(crate) fn has_settings(&self, settings: &Settings, in_flight_ttl: Duration) -> bool {
         self.settings == *settings && self.in_flight_ttl == in_flight_ttl
     }
 
@@ -461,13 +465,13 @@ impl Burst {
 }
 
 /// One route's keys in the shared store.
-pub struct RouteKeys {
+pub(crate) struct RouteKeys {
     store: Arc<RedisStore>,
     /// SHA-256 of the route name: the same delivery on two routes is two deliveries.
     route_digest: [u8; 32],
 }
 
-pub enum ClaimResult {
+pub(crate) enum ClaimResult {
     /// Ours: forward it, then settle the claim.
     Claimed(Claim),
     Delivered,
@@ -477,7 +481,7 @@ pub enum ClaimResult {
 }
 
 impl RouteKeys {
-    pub fn new(store: Arc<RedisStore>, route_name: &str) -> RouteKeys {
+    pub(crate) fn new(store: Arc<RedisStore>, route_name: &str) -> RouteKeys {
         RouteKeys {
             store,
             route_digest: Sha256::digest(route_name.as_bytes()).into(),
@@ -506,7 +510,7 @@ impl RouteKeys {
     }
 
     /// Claims the delivery for `window`'s route, atomically across every hookwall.
-    pub async fn claim(&self, identity: &DeliveryIdentity, window: Duration) -> ClaimResult {
+    pub(crate) async fn claim(&self, identity: &DeliveryIdentity, window: Duration) -> ClaimResult {
         let store = &self.store;
         let key = self.key(identity);
         let token = claim_token();
@@ -539,7 +543,7 @@ impl RouteKeys {
 
 /// A delivery this hookwall claimed. Dropped without [`Claim::delivered`], it is released
 /// in the background (compare-and-delete, bounded by the timeout): drop cannot wait.
-pub struct Claim {
+pub(crate) struct Claim {
     store: Arc<RedisStore>,
     key: String,
     token: String,
@@ -551,7 +555,7 @@ impl Claim {
     /// The app answered 2xx: the key becomes `delivered` for the route's window. If Redis
     /// cannot take it, the claim stays until its in-flight TTL ends (retries get 409 until
     /// then, and are forwarded after).
-    pub async fn delivered(mut self) {
+    pub(crate) async fn delivered(mut self) {
         self.settled = true;
         let window_ms = millis(self.window);
         let key = &self.key;
@@ -632,11 +636,11 @@ mod tests {
             timeout: Duration::from_millis(50),
             on_error: OnError::Forward,
         };
-        let registry = prometheus::Registry::new();
+        let metrics = crate::telemetry::metrics::Metrics::new();
         let store = RedisStore::new(
             settings,
             Duration::from_secs(1),
-            StoreMetrics::new(&registry),
+            StoreMetrics::new(&metrics),
         );
         let route_a = RouteKeys::new(Arc::clone(&store), "a");
         let route_b = RouteKeys::new(store, "b");

@@ -3,7 +3,7 @@
 
 mod pool;
 
-pub use pool::{PoolError, PooledBody};
+pub(crate) use pool::PooledBody;
 
 use crate::config;
 use bytes::Bytes;
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// Why a forward failed, as the sender will see it.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     /// Refused, reset, or closed before answering: 502.
     #[error("upstream unavailable: {0}")]
     Unavailable(#[from] pool::PoolError),
@@ -34,7 +34,7 @@ pub enum UpstreamError {
 /// A pooled connection is driven by a task on the thread that opened it; a shared pool would
 /// hand requests from one thread's runtime to another's, a wake-up of another thread on every
 /// request. So each thread lazily makes its own client (and pool) for this upstream.
-pub struct Upstream {
+pub(crate) struct Upstream {
     config: config::Upstream,
     /// Tells a thread's cached client for a replaced upstream from one for this one.
     generation: u64,
@@ -48,19 +48,19 @@ thread_local! {
 }
 
 impl Upstream {
-    pub fn new(config: &config::Upstream) -> Upstream {
+    pub(crate) fn new(config: &config::Upstream) -> Upstream {
         Upstream {
             config: config.clone(),
             generation: UPSTREAM_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
-    pub fn config(&self) -> &config::Upstream {
+    pub(crate) fn config(&self) -> &config::Upstream {
         &self.config
     }
 
     /// This thread's client for this upstream.
-    pub fn client(&self) -> UpstreamClient {
+    pub(crate) fn client(&self) -> UpstreamClient {
         THREAD_CLIENT.with(|cell| {
             let mut cached = cell.borrow_mut();
             match &*cached {
@@ -77,14 +77,14 @@ impl Upstream {
 
 /// This thread's client to the app: its connection pool and the response timeout.
 #[derive(Clone)]
-pub struct UpstreamClient {
+pub(crate) struct UpstreamClient {
     pool: Arc<Pool>,
     timeout: Duration,
 }
 
 impl UpstreamClient {
     /// Must be called inside the runtime that will use it.
-    pub fn new(config: &config::Upstream) -> UpstreamClient {
+    pub(crate) fn new(config: &config::Upstream) -> UpstreamClient {
         UpstreamClient {
             pool: Pool::new(config),
             timeout: config.timeout,
@@ -93,7 +93,7 @@ impl UpstreamClient {
 
     /// Sends once (a verified delivery is never retried: senders retry themselves) and waits
     /// for the response head.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         request: Request<Full<Bytes>>,
     ) -> Result<Response<PooledBody>, UpstreamError> {
@@ -113,7 +113,7 @@ impl UpstreamClient {
 /// Builds the upstream request: same method, path and query, headers in order minus
 /// hop-by-hop ones, `Host` from HTTP/2's `:authority`, the exact body. Only the proxy's
 /// forward phase calls it, with a request it has admitted.
-pub fn upstream_request(parts: http::request::Parts, body: Bytes) -> Request<Full<Bytes>> {
+pub(crate) fn upstream_request(parts: http::request::Parts, body: Bytes) -> Request<Full<Bytes>> {
     // Origin form: HTTP/1.1 to the app names only the path and query.
     let uri = Uri::from(
         parts

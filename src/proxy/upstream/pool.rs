@@ -1,4 +1,6 @@
-//! A keep-alive pool of HTTP/1.1 connections to the app, one pool per worker thread.
+//! A per-thread keep-alive pool to the app, hand-written: it measured 7% cheaper than hyper-util's.
+//!
+//! One pool of HTTP/1.1 connections per worker thread.
 //!
 //! Hand-written on hyper's connection API rather than hyper-util's general client because it
 //! measured cheaper: 108.0k → 101.1k instructions per request (benches/README.md).
@@ -26,7 +28,7 @@ type Sender = SendRequest<Full<Bytes>>;
 
 /// Why a request could not be sent to the app.
 #[derive(Debug, thiserror::Error)]
-pub enum PoolError {
+pub(crate) enum PoolError {
     #[error("connecting to {target}: {source}")]
     Connect {
         target: String,
@@ -39,7 +41,7 @@ pub enum PoolError {
     Http(#[from] hyper::Error),
 }
 
-pub struct Pool {
+pub(crate) struct Pool {
     target: UpstreamTarget,
     connect_timeout: Duration,
     idle_timeout: Duration,
@@ -55,7 +57,7 @@ struct Idle {
 
 impl Pool {
     /// A pool for this thread; must be made inside its runtime (it spawns the idle reaper).
-    pub fn new(config: &config::Upstream) -> Arc<Pool> {
+    pub(crate) fn new(config: &config::Upstream) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             target: config.target.clone(),
             connect_timeout: config.connect_timeout,
@@ -70,7 +72,7 @@ impl Pool {
     /// Sends `request` once. A pooled connection found closed before the request was written
     /// is not a send: the request then goes on another connection. Once written, a request is
     /// never sent again, whatever happens (webhook senders retry themselves).
-    pub async fn send(
+    pub(crate) async fn send(
         self: &Arc<Self>,
         mut request: Request<Full<Bytes>>,
     ) -> Result<Response<PooledBody>, PoolError> {

@@ -7,15 +7,15 @@ use http::{HeaderMap, HeaderName};
 use std::sync::LazyLock;
 
 /// At most this many header fields are kept per delivery; the rest are counted.
-pub const MAX_KEPT_HEADERS: usize = 40;
+pub(crate) const MAX_KEPT_HEADERS: usize = 40;
 /// Longer header names are cut (real ones are far shorter).
-pub const MAX_NAME_BYTES: usize = 64;
+pub(crate) const MAX_NAME_BYTES: usize = 64;
 /// Longer values are cut and end in `…` (ids, dates and user agents fit).
-pub const MAX_VALUE_BYTES: usize = 200;
+pub(crate) const MAX_VALUE_BYTES: usize = 200;
 /// All names and values of one delivery together stay under this.
-pub const MAX_HEADER_TEXT_BYTES: usize = 4096;
+pub(crate) const MAX_HEADER_TEXT_BYTES: usize = 4096;
 /// What a masked value reads as.
-pub const MASKED: &str = "[masked]";
+pub(crate) const MASKED: &str = "[masked]";
 
 /// Headers that carry a signature or credential under a name the patterns below miss.
 const MASKED_NAMES: &[&str] = &[
@@ -60,7 +60,7 @@ const MASKED_PATTERNS: &[&str] = &[
 
 /// Headers that identify a delivery at its sender, worth a column on the page (Stripe puts its
 /// event id in the body, which is never kept; Slack sends none).
-pub const SENDER_ID_HEADERS: &[&str] = &[
+pub(crate) const SENDER_ID_HEADERS: &[&str] = &[
     "x-vwd-event-id",
     "x-vwd-notification-id",
     "x-vwd-tenant-id",
@@ -74,7 +74,7 @@ pub const SENDER_ID_HEADERS: &[&str] = &[
 
 /// Whether a header's value must never be kept. `route_signature` is the route's own
 /// signature header (a generic `hmac` route may call it anything).
-pub fn is_masked(name: &str, route_signature: Option<&HeaderName>) -> bool {
+pub(crate) fn is_masked(name: &str, route_signature: Option<&HeaderName>) -> bool {
     // Header names from hyper are already lower case: no copy on the request path.
     let name: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
         name.to_ascii_lowercase().into()
@@ -98,16 +98,19 @@ fn masked_patterns() -> &'static AhoCorasick {
 
 /// The kept headers of one request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeptHeaders {
+pub(crate) struct KeptHeaders {
     /// (name, value) in arrival order; masked values read [`MASKED`].
-    pub fields: Vec<(String, String)>,
+    pub(crate) fields: Vec<(String, String)>,
     /// Header fields not kept because a bound was reached.
-    pub omitted: usize,
+    pub(crate) omitted: usize,
 }
 
 impl KeptHeaders {
     /// Copies what may be kept of `headers`, within the bounds above.
-    pub fn capture(headers: &HeaderMap, route_signature: Option<&HeaderName>) -> KeptHeaders {
+    pub(crate) fn capture(
+        headers: &HeaderMap,
+        route_signature: Option<&HeaderName>,
+    ) -> KeptHeaders {
         let mut kept = KeptHeaders {
             fields: Vec::with_capacity(headers.len().min(MAX_KEPT_HEADERS)),
             omitted: 0,
@@ -133,7 +136,7 @@ impl KeptHeaders {
     }
 
     /// The sender's delivery ids among the kept headers.
-    pub fn sender_ids(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub(crate) fn sender_ids(&self) -> impl Iterator<Item = (&str, &str)> {
         self.fields
             .iter()
             .filter(|(name, _)| SENDER_ID_HEADERS.contains(&name.as_str()))
@@ -141,7 +144,7 @@ impl KeptHeaders {
     }
 
     /// Heap bytes held (string and vector capacities), for the memory bound.
-    pub fn heap_bytes(&self) -> usize {
+    pub(crate) fn heap_bytes(&self) -> usize {
         self.fields.capacity() * std::mem::size_of::<(String, String)>()
             + self
                 .fields
@@ -152,7 +155,7 @@ impl KeptHeaders {
 }
 
 /// `text` cut to at most `max` bytes on a character boundary, ending in `…` when cut.
-pub fn bounded(text: &str, max: usize) -> String {
+pub(crate) fn bounded(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }

@@ -8,7 +8,9 @@
 
 mod headers;
 
-pub use headers::{KeptHeaders, MASKED, SENDER_ID_HEADERS, bounded, is_masked};
+#[cfg(test)]
+use headers::MASKED;
+pub(crate) use headers::{KeptHeaders, bounded, is_masked};
 
 use crate::telemetry::outcome::Outcome;
 use http::{HeaderMap, HeaderName, header};
@@ -50,38 +52,45 @@ pub struct Measured {
 
 /// How a request ended, from the record step.
 pub struct Ending<'a> {
+    /// The route's name (or `unmatched`).
     pub route: &'a str,
+    /// How the request ended.
     pub outcome: Outcome,
+    /// Why it was refused, if it was.
     pub reason: Option<&'a str>,
+    /// The status sent back to the sender.
     pub status: u16,
+    /// The peer the request came from.
     pub source: SocketAddr,
+    /// The id hookwall gave the request.
     pub request_id: &'a str,
+    /// From request head to response head.
     pub total: Duration,
 }
 
 /// One recorded request.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub at: SystemTime,
-    pub route: String,
-    pub method: String,
-    pub path: String,
-    pub outcome: Outcome,
-    pub reason: Option<String>,
-    pub status: u16,
-    pub source: SocketAddr,
-    pub headers: KeptHeaders,
-    pub body_bytes: Option<u64>,
-    pub verify: Option<Duration>,
-    pub app: Option<Duration>,
-    pub total: Duration,
-    pub request_id: String,
-    pub body_preview: Option<String>,
+    pub(crate) at: SystemTime,
+    pub(crate) route: String,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) outcome: Outcome,
+    pub(crate) reason: Option<String>,
+    pub(crate) status: u16,
+    pub(crate) source: SocketAddr,
+    pub(crate) headers: KeptHeaders,
+    pub(crate) body_bytes: Option<u64>,
+    pub(crate) verify: Option<Duration>,
+    pub(crate) app: Option<Duration>,
+    pub(crate) total: Duration,
+    pub(crate) request_id: String,
+    pub(crate) body_preview: Option<String>,
 }
 
 impl Delivery {
     /// Whether hookwall let the delivery through (forwarded, or already delivered).
-    pub fn accepted(&self) -> bool {
+    pub(crate) fn accepted(&self) -> bool {
         is_accepted(self.outcome)
     }
 
@@ -98,7 +107,7 @@ impl Delivery {
 }
 
 /// Accepted: the app got it (also in shadow mode), or it already had it (duplicate).
-pub fn is_accepted(outcome: Outcome) -> bool {
+pub(crate) fn is_accepted(outcome: Outcome) -> bool {
     matches!(
         outcome,
         Outcome::Forwarded | Outcome::ShadowForwarded | Outcome::Duplicate
@@ -122,14 +131,14 @@ struct Ring {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Filter {
     /// Only this route's (by name; `unmatched` for requests that matched none).
-    pub route: Option<String>,
-    pub outcome: Option<OutcomeFilter>,
+    pub(crate) route: Option<String>,
+    pub(crate) outcome: Option<OutcomeFilter>,
     /// Only deliveries recorded after this id (a page asking for what is new).
-    pub after: Option<u64>,
+    pub(crate) after: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutcomeFilter {
+pub(crate) enum OutcomeFilter {
     Accepted,
     Refused,
     Exactly(Outcome),
@@ -137,7 +146,7 @@ pub enum OutcomeFilter {
 
 impl OutcomeFilter {
     /// Parses `accepted`, `refused` or an outcome label such as `bad_signature`.
-    pub fn parse(text: &str) -> Option<OutcomeFilter> {
+    pub(crate) fn parse(text: &str) -> Option<OutcomeFilter> {
         match text {
             "accepted" => Some(OutcomeFilter::Accepted),
             "refused" => Some(OutcomeFilter::Refused),
@@ -171,13 +180,14 @@ impl Filter {
 
 /// A consistent copy of the ring for one reader, newest first.
 pub struct Snapshot {
-    pub capacity: usize,
+    pub(crate) capacity: usize,
     /// Every request recorded since start (the ring keeps the last `capacity`).
-    pub recorded: u64,
+    pub(crate) recorded: u64,
     /// The oldest id still kept (a page drops rows older than this).
-    pub oldest_id: Option<u64>,
+    pub(crate) oldest_id: Option<u64>,
     /// Distinct routes among the kept deliveries, sorted.
-    pub routes: Vec<String>,
+    pub(crate) routes: Vec<String>,
+    /// The matching entries with their ids, newest first.
     pub deliveries: Vec<(u64, Arc<Delivery>)>,
 }
 
@@ -196,12 +206,9 @@ impl Deliveries {
         }
     }
 
+    /// Whether the page keeps anything (`admin.deliveries` above 0).
     pub fn enabled(&self) -> bool {
         self.capacity > 0
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.capacity
     }
 
     /// Takes what is needed of a request's head, or `None` when recording is off.
@@ -230,7 +237,7 @@ impl Deliveries {
 
     /// The start of `body` for the development preview, or `None` (always, outside the
     /// embedded default).
-    pub fn preview(&self, body: &[u8]) -> Option<String> {
+    pub(crate) fn preview(&self, body: &[u8]) -> Option<String> {
         if self.preview_bytes == 0 || !self.enabled() {
             return None;
         }
@@ -363,6 +370,7 @@ fn millis(duration: Duration) -> f64 {
 }
 
 impl Snapshot {
+    /// The snapshot as the JSON the page's script reads.
     pub fn to_json(&self) -> SnapshotJson<'_> {
         SnapshotJson {
             capacity: self.capacity,

@@ -1,4 +1,4 @@
-//! JSON log lines, built in one buffer.
+//! JSON lines built in one buffer: tracing-subscriber's formatter measured ~14k instructions a line.
 //!
 //! The same lines as tracing-subscriber's flattened JSON format (`timestamp`, `level`, the
 //! event's fields, `message`, `target`), made through its `FormatEvent` extension point.
