@@ -165,6 +165,52 @@ fn standard_webhooks_spec_vector_and_svix_names() {
 }
 
 #[test]
+fn quickbooks_vector_from_intuits_java_sdk() {
+    // Intuit's own SDK test: github.com/intuit/QuickBooks-V3-Java-SDK,
+    // ipp-v3-java-devkit/src/test/java/com/intuit/ipp/services/WebhooksServiceTest.java
+    // (verifier token, payload and the intuit-signature its WebhooksService accepts).
+    let body = br#"{"eventNotifications":[{"realmId":"1185883450","dataChangeEvent":{"entities":[{"name":"Customer","id":"1","operation":"Create","lastUpdated":"2015-10-05T14:42:19-0700"}]}}]}"#;
+    let verifier = verifier(
+        preset("quickbooks"),
+        &[b"b5771f19b12ddb4bcdb9f08bdc50bc63878a"],
+    );
+    let signed = headers(&[(
+        "intuit-signature",
+        "JC2GUwciPmRBwEO7WvrRmKqu9tGOKL8FFallocTFi8Q=",
+    )]);
+    verifier.verify(&signed, body, NOW).unwrap();
+    // The same test's refusal: another signature for the same payload.
+    let forged = headers(&[("intuit-signature", "1234")]);
+    assert!(verifier.verify(&forged, body, NOW).is_err());
+}
+
+#[test]
+fn pagerduty_vectors_from_its_go_client() {
+    // PagerDuty's docs ("Verifying Signatures", github.com/PagerDuty/developer-docs
+    // docs/webhooks/04-Signatures.md) point to go-pagerduty for the Go example; its test
+    // github.com/PagerDuty/go-pagerduty webhookv3/webhookv3_test.go signs this body with
+    // this secret ("valid") and refuses a second signature ("mismatch").
+    let secret = b"lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK";
+    let body = br#"{"event":{"id":"01BWDWL3NYY7LUFPZCC28QUCMK","event_type":"incident.priority_updated","resource_type":"incident","occurred_at":"2021-04-26T17:36:27.458Z","agent":{"html_url":"https://acme.pagerduty.com/users/PLH1HKV","id":"PLH1HKV","self":"https://api.pagerduty.com/users/PLH1HKV","summary":"Tenex Engineer","type":"user_reference"},"client":null,"data":{"id":"PGR0VU2","type":"incident","self":"https://api.pagerduty.com/incidents/PGR0VU2","html_url":"https://acme.pagerduty.com/incidents/PGR0VU2","number":2,"status":"triggered","title":"A little bump in the road","service":{"html_url":"https://acme.pagerduty.com/services/PF9KMXH","id":"PF9KMXH","self":"https://api.pagerduty.com/services/PF9KMXH","summary":"API Service","type":"service_reference"},"assignees":[{"html_url":"https://acme.pagerduty.com/users/PTUXL6G","id":"PTUXL6G","self":"https://api.pagerduty.com/users/PTUXL6G","summary":"User 123","type":"user_reference"}],"escalation_policy":{"html_url":"https://acme.pagerduty.com/escalation_policies/PUS0KTE","id":"PUS0KTE","self":"https://api.pagerduty.com/escalation_policies/PUS0KTE","summary":"Default","type":"escalation_policy_reference"},"teams":[{"html_url":"https://acme.pagerduty.com/teams/PFCVPS0","id":"PFCVPS0","self":"https://api.pagerduty.com/teams/PFCVPS0","summary":"Engineering","type":"team_reference"}],"priority":{"html_url":"https://acme.pagerduty.com/account/incident_priorities","id":"PSO75BM","self":"https://api.pagerduty.com/priorities/PSO75BM","summary":"P1","type":"priority_reference"},"urgency":"high","conference_bridge":{"conference_number":1000,"conference_url":"https://example.com"},"resolve_reason":null}}}"#;
+    let verifier = verifier(preset("pagerduty"), &[secret]);
+    let valid = "v1=0c0b9495b893a39e70d1fea2fe11fbe0a825f88b9f67846f6cc07dd2bc5476cd";
+    let mismatch = "v1=7020c8a7ec668a9b7012bc3dd82e483394b038f4230acc6785efbf2a7d8bcaf5";
+    verifier
+        .verify(&headers(&[("x-pagerduty-signature", valid)]), body, NOW)
+        .unwrap();
+    assert!(
+        verifier
+            .verify(&headers(&[("x-pagerduty-signature", mismatch)]), body, NOW)
+            .is_err()
+    );
+    // During a secret rotation PagerDuty sends several, comma-separated; one match is enough.
+    let rotating = format!("{mismatch},{valid}");
+    verifier
+        .verify(&headers(&[("x-pagerduty-signature", &rotating)]), body, NOW)
+        .unwrap();
+}
+
+#[test]
 fn stripe_accepts_any_matching_v1_and_ignores_v0() {
     // Computed independently with Python's hmac module over "1700000000." + body.
     let good = "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";

@@ -2,9 +2,11 @@
 //! checks it against the provider's official library (installed from PyPI or npm, pinned in
 //! tests/support/requirements.txt or package.json, signing or verifying through the running
 //! proxy) or against a worked example printed in the provider's documentation (the URL is
-//! cited). "formula" means the only test is tests/e2e/catalogue.rs, which re-implements the
-//! provider's documented formula: that shows hookwall agrees with our reading of the docs, not
-//! with the provider, and does not count.
+//! cited). A "provider SDK vector" is a concrete secret, body and signature from a test in the
+//! provider's own SDK in another language: provider-published, but neither an installable
+//! library nor documentation, so it is listed apart. "formula" means the only test is
+//! tests/e2e/catalogue.rs, which re-implements the provider's documented formula: that shows
+//! hookwall agrees with our reading of the docs, not with the provider, and does not count.
 //!
 //! The table is generated from `EVIDENCE` below and a test keeps the two equal, checks that
 //! every preset is listed once and that every library named is pinned.
@@ -14,7 +16,7 @@
 //! | --- | --- | --- |
 //! | visma | formula | |
 //! | xero | formula | |
-//! | quickbooks | formula | |
+//! | quickbooks | provider SDK vector https://github.com/intuit/QuickBooks-V3-Java-SDK/blob/1324623f8fa65e7ef2b2a4caaf73d6b0a7fafdd3/ipp-v3-java-devkit/src/test/java/com/intuit/ipp/services/WebhooksServiceTest.java | src/signature/tests.rs quickbooks_vector_from_intuits_java_sdk |
 //! | hubspot | library hubspot-api-client==12.0.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | zoho-payments | formula | |
 //! | business-central | docs example https://learn.microsoft.com/en-us/dynamics365/business-central/dev-itpro/api-reference/v2.0/dynamics-subscriptions#notifications-and-change-types | evidence::business_centrals_documented_sample_notification_is_forwarded_only_with_its_client_state |
@@ -37,7 +39,7 @@
 //! | jira | formula | |
 //! | linear | library @linear/sdk@98.0.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | sentry | formula | |
-//! | pagerduty | formula | |
+//! | pagerduty | provider SDK vector https://github.com/PagerDuty/go-pagerduty/blob/3df5eb4e62dcdf897d37106578d7be6ad54449dc/webhookv3/webhookv3_test.go | src/signature/tests.rs pagerduty_vectors_from_its_go_client |
 //! | circleci | formula | |
 //! | buildkite | formula | |
 //! | vercel | formula | |
@@ -75,7 +77,8 @@
 //! | svix | library svix==2.9.1 | libraries::the_svix_preset_forwards_what_svixs_library_signs_and_svix_verifies_what_arrived |
 //! | standard-webhooks-ed25519 | formula | |
 //!
-//! Presets with a library or a docs example: 24 of 59.
+//! Presets with an official library or a docs example: 24 of 59.
+//! Presets whose only evidence is a provider SDK vector: 2 (quickbooks, pagerduty).
 //! <!-- evidence:end -->
 
 use crate::common::repo_path;
@@ -88,9 +91,13 @@ enum Evidence {
     Library(&'static str, &'static str),
     /// A worked example printed by the provider (URL) and the test that feeds it to hookwall.
     Example(&'static str, &'static str),
+    /// A concrete secret, body and signature from a test in the provider's own SDK (in a
+    /// language hookwall's tests cannot install), fed to hookwall's verifier. Provider-published
+    /// but not documentation: listed apart so whoever counts can decide.
+    Vector(&'static str, &'static str),
 }
 
-use Evidence::{Example, Library};
+use Evidence::{Example, Library, Vector};
 
 const LIBRARIES: &str =
     "libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses";
@@ -99,7 +106,13 @@ const LIBRARIES: &str =
 const EVIDENCE: &[(&str, &[Evidence])] = &[
     ("visma", &[]),
     ("xero", &[]),
-    ("quickbooks", &[]),
+    (
+        "quickbooks",
+        &[Vector(
+            "https://github.com/intuit/QuickBooks-V3-Java-SDK/blob/1324623f8fa65e7ef2b2a4caaf73d6b0a7fafdd3/ipp-v3-java-devkit/src/test/java/com/intuit/ipp/services/WebhooksServiceTest.java",
+            "src/signature/tests.rs quickbooks_vector_from_intuits_java_sdk",
+        )],
+    ),
     (
         "hubspot",
         &[Library("hubspot-api-client==12.0.0", LIBRARIES)],
@@ -160,7 +173,13 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
     ("jira", &[]),
     ("linear", &[Library("@linear/sdk@98.0.0", LIBRARIES)]),
     ("sentry", &[]),
-    ("pagerduty", &[]),
+    (
+        "pagerduty",
+        &[Vector(
+            "https://github.com/PagerDuty/go-pagerduty/blob/3df5eb4e62dcdf897d37106578d7be6ad54449dc/webhookv3/webhookv3_test.go",
+            "src/signature/tests.rs pagerduty_vectors_from_its_go_client",
+        )],
+    ),
     ("circleci", &[]),
     ("buildkite", &[]),
     ("vercel", &[]),
@@ -259,14 +278,34 @@ fn table() -> String {
             lines.push(match item {
                 Library(package, test) => format!("| {preset} | library {package} | {test} |"),
                 Example(url, test) => format!("| {preset} | docs example {url} | {test} |"),
+                Vector(url, test) => format!("| {preset} | provider SDK vector {url} | {test} |"),
             });
         }
     }
-    let counted = EVIDENCE.iter().filter(|(_, e)| !e.is_empty()).count();
+    let counted = EVIDENCE
+        .iter()
+        .filter(|(_, evidence)| {
+            evidence
+                .iter()
+                .any(|item| matches!(item, Library(..) | Example(..)))
+        })
+        .count();
+    let vectors_only: Vec<&str> = EVIDENCE
+        .iter()
+        .filter(|(_, evidence)| {
+            !evidence.is_empty() && evidence.iter().all(|item| matches!(item, Vector(..)))
+        })
+        .map(|(preset, _)| *preset)
+        .collect();
     lines.push(String::new());
     lines.push(format!(
-        "Presets with a library or a docs example: {counted} of {}.",
+        "Presets with an official library or a docs example: {counted} of {}.",
         EVIDENCE.len()
+    ));
+    lines.push(format!(
+        "Presets whose only evidence is a provider SDK vector: {} ({}).",
+        vectors_only.len(),
+        vectors_only.join(", ")
     ));
     lines.join("\n")
 }
