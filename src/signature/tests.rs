@@ -211,6 +211,89 @@ fn pagerduty_vectors_from_its_go_client() {
 }
 
 #[test]
+fn buildkite_vector_from_its_go_client() {
+    // Buildkite's own Go client, github.com/buildkite/go-buildkite (commit
+    // 62b6fcf322c5259e786ac43db46f5c6419617411), webhook_test.go TestValidatePayload: this
+    // token, this ping body and this X-Buildkite-Signature are "Valid signature"; the same
+    // header with its first "f" turned into "a" is "Signature not valid".
+    let body = br#"{"event":"ping","service":{"id":"c9f8372d-c0cd-43dc-9274-768a875cf6ca","provider":"webhook","settings":{"url":"https://server.com/webhooks"}},"organization":{"id":"49801950-1df0-474f-bb56-ad6a930c5cb9","graphql_id":"T3JnYW5pemF0aW9uLS0tZTBmMzk3MgsTksGkxOWYtZTZjNzczZTJiYjEy","url":"https://api.buildkite.com/v2/organizations/acme-inc","web_url":"https://buildkite.com/acme-inc","name":"ACME Inc","slug":"acme-inc","agents_url":"https://api.buildkite.com/v2/organizations/acme-inc/agents","emojis_url":"https://api.buildkite.com/v2/organizations/acme-inc/emojis","created_at":"2021-02-03T20:34:10.486Z","pipelines_url":"https://api.buildkite.com/v2/organizations/acme-inc/pipelines"},"sender":{"id":"c9f8372d-c0cd-43dc-9269-bcbb7f308e3f","name":"ACME Man"}}"#;
+    let valid = "timestamp=1642080837,signature=582d496ac2d869dd97a3101c4cda346288c49a742592daf582ec64c86449f79c";
+    let verifier = verifier(preset("buildkite"), &[b"29b1ff5779c76bd48ba6705eb99ff970"]);
+    verifier
+        .verify(
+            &headers(&[("x-buildkite-signature", valid)]),
+            body,
+            1642080837,
+        )
+        .unwrap();
+    let altered = valid.replacen('f', "a", 1);
+    assert!(matches!(
+        verifier.verify(
+            &headers(&[("x-buildkite-signature", &altered)]),
+            body,
+            1642080837
+        ),
+        Err(Rejection::Mismatch)
+    ));
+}
+
+#[test]
+fn meta_vector_from_the_whatsapp_sdk() {
+    // Meta's WhatsApp Business Platform SDK, github.com/WhatsApp/WhatsApp-Nodejs-SDK (commit
+    // 58ca3d5fceea604e18393734578d9a7944a37b15): src/__tests__/utils.test.ts "signature match"
+    // expects this hex HMAC of the body "test" under the app secret that jest.config.ts sets
+    // (M4D_APP_SECRET: 'TEST_APP_SECRET'); src/api/webhooks.ts strips "sha256=" from
+    // x-hub-signature-256 and compares the rest with it.
+    let known = "0c61947b610d4f45e65f3d680e26027121ec2413e77598bcb6cfc6e0d9888221";
+    let verifier = verifier(preset("meta"), &[b"TEST_APP_SECRET"]);
+    let signed = headers(&[("x-hub-signature-256", &format!("sha256={known}"))]);
+    verifier.verify(&signed, b"test", NOW).unwrap();
+    assert!(matches!(
+        verifier.verify(&signed, b"test ", NOW),
+        Err(Rejection::Mismatch)
+    ));
+}
+
+#[test]
+fn standard_webhooks_ed25519_vector_from_svix_server() {
+    // Svix's server (github.com/svix/svix-webhooks, commit
+    // 4fc0cfb8b426c87ef7e2b937e7d896a71d456a47): server/svix-server/src/worker.rs
+    // test_asymmetric_key_signing signs this message with the key pair its README prints
+    // (whsk_6Xb/… / whpk_1SiA4o9h…) and asserts this v1a signature; the Standard Webhooks
+    // specification shows the same signature in its example headers.
+    let body = br#"{"test": 2432232314}"#;
+    let public_key: &[u8] = b"whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=";
+    let signature = "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==";
+    let verifier = verifier(preset("standard-webhooks-ed25519"), &[public_key]);
+    let delivery = |id: &str| {
+        headers(&[
+            ("webhook-id", id),
+            ("webhook-timestamp", "1614265330"),
+            ("webhook-signature", signature),
+        ])
+    };
+    let verified = verifier
+        .verify(&delivery("msg_p5jXN8AQM9LWM0D4loKWxJek"), body, 1614265330)
+        .unwrap();
+    assert_eq!(
+        verified.identity(),
+        &DeliveryIdentity::SignedId("msg_p5jXN8AQM9LWM0D4loKWxJek".into())
+    );
+    // The id is signed: another id with the same signature is refused.
+    assert!(matches!(
+        verifier.verify(&delivery("msg_p5jXN8AQM9LWM0D4loKWxJeK"), body, 1614265330),
+        Err(Rejection::Mismatch)
+    ));
+    // Svix's own header names carry the same signature.
+    let svix = headers(&[
+        ("svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+        ("svix-timestamp", "1614265330"),
+        ("svix-signature", signature),
+    ]);
+    verifier.verify(&svix, body, 1614265330).unwrap();
+}
+
+#[test]
 fn stripe_accepts_any_matching_v1_and_ignores_v0() {
     // Computed independently with Python's hmac module over "1700000000." + body.
     let good = "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";

@@ -41,7 +41,7 @@
 //! | sentry | formula | |
 //! | pagerduty | provider SDK vector https://github.com/PagerDuty/go-pagerduty/blob/3df5eb4e62dcdf897d37106578d7be6ad54449dc/webhookv3/webhookv3_test.go | src/signature/tests.rs pagerduty_vectors_from_its_go_client |
 //! | circleci | formula | |
-//! | buildkite | formula | |
+//! | buildkite | provider SDK vector https://github.com/buildkite/go-buildkite/blob/62b6fcf322c5259e786ac43db46f5c6419617411/webhook_test.go | src/signature/tests.rs buildkite_vector_from_its_go_client |
 //! | vercel | formula | |
 //! | gitea | formula | |
 //! | slack | library slack_sdk==3.48.0 | schemes::slack_requests_signed_by_slack_sdk_are_forwarded_and_forgeries_refused |
@@ -58,7 +58,7 @@
 //! | telegram | formula | |
 //! | microsoft-teams | formula | |
 //! | line | library line-bot-sdk==3.27.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
-//! | meta | formula | |
+//! | meta | provider SDK vector https://github.com/WhatsApp/WhatsApp-Nodejs-SDK/blob/58ca3d5fceea604e18393734578d9a7944a37b15/src/__tests__/utils.test.ts | src/signature/tests.rs meta_vector_from_the_whatsapp_sdk |
 //! | shopify | library @shopify/shopify-api@13.1.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | woocommerce | formula | |
 //! | typeform | formula | |
@@ -75,10 +75,10 @@
 //! | airtable | formula | |
 //! | standard-webhooks | library standardwebhooks==1.1.0 | schemes::standard_webhooks_signed_by_the_reference_library_are_forwarded_and_forgeries_refused |
 //! | svix | library svix==2.9.1 | libraries::the_svix_preset_forwards_what_svixs_library_signs_and_svix_verifies_what_arrived |
-//! | standard-webhooks-ed25519 | formula | |
+//! | standard-webhooks-ed25519 | provider SDK vector https://github.com/svix/svix-webhooks/blob/4fc0cfb8b426c87ef7e2b937e7d896a71d456a47/server/svix-server/src/worker.rs | src/signature/tests.rs standard_webhooks_ed25519_vector_from_svix_server |
 //!
 //! Presets with an official library or a docs example: 24 of 59.
-//! Presets whose only evidence is a provider SDK vector: 2 (quickbooks, pagerduty).
+//! Presets whose only evidence is a provider SDK vector: 5 (quickbooks, pagerduty, buildkite, meta, standard-webhooks-ed25519).
 //! <!-- evidence:end -->
 
 use crate::common::repo_path;
@@ -181,7 +181,13 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         )],
     ),
     ("circleci", &[]),
-    ("buildkite", &[]),
+    (
+        "buildkite",
+        &[Vector(
+            "https://github.com/buildkite/go-buildkite/blob/62b6fcf322c5259e786ac43db46f5c6419617411/webhook_test.go",
+            "src/signature/tests.rs buildkite_vector_from_its_go_client",
+        )],
+    ),
     ("vercel", &[]),
     ("gitea", &[]),
     (
@@ -229,7 +235,13 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
     ("telegram", &[]),
     ("microsoft-teams", &[]),
     ("line", &[Library("line-bot-sdk==3.27.0", LIBRARIES)]),
-    ("meta", &[]),
+    (
+        "meta",
+        &[Vector(
+            "https://github.com/WhatsApp/WhatsApp-Nodejs-SDK/blob/58ca3d5fceea604e18393734578d9a7944a37b15/src/__tests__/utils.test.ts",
+            "src/signature/tests.rs meta_vector_from_the_whatsapp_sdk",
+        )],
+    ),
     (
         "shopify",
         &[Library("@shopify/shopify-api@13.1.0", LIBRARIES)],
@@ -261,7 +273,13 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
             "libraries::the_svix_preset_forwards_what_svixs_library_signs_and_svix_verifies_what_arrived",
         )],
     ),
-    ("standard-webhooks-ed25519", &[]),
+    (
+        "standard-webhooks-ed25519",
+        &[Vector(
+            "https://github.com/svix/svix-webhooks/blob/4fc0cfb8b426c87ef7e2b937e7d896a71d456a47/server/svix-server/src/worker.rs",
+            "src/signature/tests.rs standard_webhooks_ed25519_vector_from_svix_server",
+        )],
+    ),
 ];
 
 /// The markdown table of `EVIDENCE`, as the module comment shows it.
