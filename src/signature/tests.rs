@@ -294,6 +294,27 @@ fn standard_webhooks_ed25519_vector_from_svix_server() {
 }
 
 #[test]
+fn woocommerce_vector_from_its_own_tests() {
+    // WooCommerce's own test, github.com/woocommerce/woocommerce (commit
+    // 6147c5e685a97beb873ac2548044cf04d2a48a66),
+    // plugins/woocommerce/tests/legacy/unit-tests/webhooks/crud.php test_generate_signature:
+    // a new WC_Webhook (secret not set, so empty) signs the payload "secret" as this value, the
+    // X-WC-Webhook-Signature it sends (WC_Webhook::generate_signature: base64 of HMAC-SHA256).
+    // hookwall's configuration refuses an empty secret; the verifier is fed it directly so
+    // the vector pins what the preset computes and how it encodes it.
+    let verifier = verifier(preset("woocommerce"), &[b""]);
+    let signed = headers(&[(
+        "x-wc-webhook-signature",
+        "GBDo00G55h6IiV+6CxqivQPLbI//KzaOZm747971tPs=",
+    )]);
+    verifier.verify(&signed, b"secret", NOW).unwrap();
+    assert!(matches!(
+        verifier.verify(&signed, b"Secret", NOW),
+        Err(Rejection::Mismatch)
+    ));
+}
+
+#[test]
 fn stripe_accepts_any_matching_v1_and_ignores_v0() {
     // Computed independently with Python's hmac module over "1700000000." + body.
     let good = "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";

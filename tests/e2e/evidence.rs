@@ -2,9 +2,10 @@
 //! checks it against the provider's official library (installed from PyPI or npm, pinned in
 //! tests/support/requirements.txt or package.json, signing or verifying through the running
 //! proxy) or against a worked example printed in the provider's documentation (the URL is
-//! cited). A "provider SDK vector" is a concrete secret, body and signature from a test in the
-//! provider's own SDK in another language: provider-published, but neither an installable
-//! library nor documentation, so it is listed apart. "formula" means the only test is
+//! cited). A "provider SDK vector" is a concrete secret, body and signature from a test in a
+//! repository the provider owns (its SDK in another language, its server, its product's own
+//! tests), cited by commit: provider-published, but neither an installable library nor
+//! documentation, so it is listed apart. "formula" means the only test is
 //! tests/e2e/catalogue.rs, which re-implements the provider's documented formula: that shows
 //! hookwall agrees with our reading of the docs, not with the provider, and does not count.
 //!
@@ -60,7 +61,7 @@
 //! | line | library line-bot-sdk==3.27.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | meta | provider SDK vector https://github.com/WhatsApp/WhatsApp-Nodejs-SDK/blob/58ca3d5fceea604e18393734578d9a7944a37b15/src/__tests__/utils.test.ts | src/signature/tests.rs meta_vector_from_the_whatsapp_sdk |
 //! | shopify | library @shopify/shopify-api@13.1.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
-//! | woocommerce | formula | |
+//! | woocommerce | provider SDK vector https://github.com/woocommerce/woocommerce/blob/6147c5e685a97beb873ac2548044cf04d2a48a66/plugins/woocommerce/tests/legacy/unit-tests/webhooks/crud.php | src/signature/tests.rs woocommerce_vector_from_its_own_tests |
 //! | typeform | formula | |
 //! | calendly | formula | |
 //! | twitch | formula | |
@@ -78,7 +79,7 @@
 //! | standard-webhooks-ed25519 | provider SDK vector https://github.com/svix/svix-webhooks/blob/4fc0cfb8b426c87ef7e2b937e7d896a71d456a47/server/svix-server/src/worker.rs | src/signature/tests.rs standard_webhooks_ed25519_vector_from_svix_server |
 //!
 //! Presets with an official library or a docs example: 24 of 59.
-//! Presets whose only evidence is a provider SDK vector: 5 (quickbooks, pagerduty, buildkite, meta, standard-webhooks-ed25519).
+//! Presets whose only evidence is a provider SDK vector: 6 (quickbooks, pagerduty, buildkite, meta, woocommerce, standard-webhooks-ed25519).
 //! <!-- evidence:end -->
 
 use crate::common::repo_path;
@@ -91,9 +92,10 @@ enum Evidence {
     Library(&'static str, &'static str),
     /// A worked example printed by the provider (URL) and the test that feeds it to hookwall.
     Example(&'static str, &'static str),
-    /// A concrete secret, body and signature from a test in the provider's own SDK (in a
-    /// language hookwall's tests cannot install), fed to hookwall's verifier. Provider-published
-    /// but not documentation: listed apart so whoever counts can decide.
+    /// A concrete secret, body and signature from a test in a repository the provider owns
+    /// (an SDK in a language hookwall's tests cannot install, its server, its product's own
+    /// tests), fed to hookwall's verifier. Provider-published but not documentation: listed
+    /// apart so whoever counts can decide.
     Vector(&'static str, &'static str),
 }
 
@@ -246,7 +248,13 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         "shopify",
         &[Library("@shopify/shopify-api@13.1.0", LIBRARIES)],
     ),
-    ("woocommerce", &[]),
+    (
+        "woocommerce",
+        &[Vector(
+            "https://github.com/woocommerce/woocommerce/blob/6147c5e685a97beb873ac2548044cf04d2a48a66/plugins/woocommerce/tests/legacy/unit-tests/webhooks/crud.php",
+            "src/signature/tests.rs woocommerce_vector_from_its_own_tests",
+        )],
+    ),
     ("typeform", &[]),
     ("calendly", &[]),
     ("twitch", &[]),
