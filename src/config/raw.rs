@@ -133,6 +133,7 @@ pub struct RawRoute {
     // Only for `scheme = "hmac"`: a scheme described in the route (signature::Spec).
     pub header: Option<OneOrMany>,
     pub prefix: Option<String>,
+    pub prefix_optional: Option<bool>,
     pub encoding: Option<String>,
     pub algorithm: Option<String>,
     pub signed: Option<String>,

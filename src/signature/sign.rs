@@ -98,7 +98,7 @@ impl Scheme {
             return Err("the token is not text".into());
         }
         let value = match &spec.layout {
-            Layout::Whole { prefix } => format!("{prefix}{encoded}"),
+            Layout::Whole { prefix, .. } => format!("{prefix}{encoded}"),
             Layout::Pairs {
                 separator,
                 signature_key,

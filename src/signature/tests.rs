@@ -315,6 +315,40 @@ fn woocommerce_vector_from_its_own_tests() {
 }
 
 #[test]
+fn mollie_reads_its_signature_with_or_without_sha256_prefix() {
+    // Mollie's SDKs strip a leading "sha256=" and compare the rest, so hookwall takes both;
+    // another prefix is malformed. (Mollie's own library checks this preset end to end in
+    // tests/e2e/libraries.rs; this pins the two header forms.)
+    let body = br#"{"resource":"event","id":"event_1","type":"payment-link.paid"}"#;
+    let verifier = verifier(preset("mollie"), &[b"mollie-secret"]);
+    let tag = hex::encode(
+        MacKey::new(Algorithm::HmacSha256, b"mollie-secret")
+            .unwrap()
+            .tag_of(&[body])
+            .as_bytes(),
+    );
+    for value in [format!("sha256={tag}"), tag.clone()] {
+        verifier
+            .verify(&headers(&[("x-mollie-signature", &value)]), body, NOW)
+            .unwrap_or_else(|err| panic!("{value}: {err}"));
+    }
+    assert!(matches!(
+        verifier.verify(
+            &headers(&[("x-mollie-signature", &format!("sha1={tag}"))]),
+            body,
+            NOW
+        ),
+        Err(Rejection::BadEncoding { .. })
+    ));
+    // What hookwall sign writes for Mollie carries the prefix, as Mollie's SDK READMEs show.
+    let signed = sign(&preset("mollie"), b"mollie-secret", body, NOW, "");
+    assert_eq!(
+        signed["x-mollie-signature"],
+        format!("sha256={tag}").as_str()
+    );
+}
+
+#[test]
 fn stripe_accepts_any_matching_v1_and_ignores_v0() {
     // Computed independently with Python's hmac module over "1700000000." + body.
     let good = "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";

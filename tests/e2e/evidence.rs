@@ -27,7 +27,7 @@
 //! | stripe | library stripe==16.1.0 | schemes::stripe_deliveries_signed_by_stripe_python_are_forwarded_and_forgeries_refused |
 //! | paddle | library @paddle/paddle-node-sdk@3.10.0 | catalogue::paddles_library_accepts_the_deliveries_the_paddle_preset_forwards |
 //! | square | library squareup==46.0.0.20260916 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
-//! | mollie | formula | |
+//! | mollie | library mollie-api-py==1.10.20 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | razorpay | library razorpay==2.0.1 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | gocardless | library gocardless-pro==3.22.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | checkout | formula | |
@@ -78,7 +78,7 @@
 //! | svix | library svix==2.9.1 | libraries::the_svix_preset_forwards_what_svixs_library_signs_and_svix_verifies_what_arrived |
 //! | standard-webhooks-ed25519 | provider SDK vector https://github.com/svix/svix-webhooks/blob/4fc0cfb8b426c87ef7e2b937e7d896a71d456a47/server/svix-server/src/worker.rs | src/signature/tests.rs standard_webhooks_ed25519_vector_from_svix_server |
 //!
-//! Presets with an official library or a docs example: 24 of 59.
+//! Presets with an official library or a docs example: 25 of 59.
 //! Presets whose only evidence is a provider SDK vector: 6 (quickbooks, pagerduty, buildkite, meta, woocommerce, standard-webhooks-ed25519).
 //! <!-- evidence:end -->
 
@@ -145,7 +145,7 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         )],
     ),
     ("square", &[Library("squareup==46.0.0.20260916", LIBRARIES)]),
-    ("mollie", &[]),
+    ("mollie", &[Library("mollie-api-py==1.10.20", LIBRARIES)]),
     ("razorpay", &[Library("razorpay==2.0.1", LIBRARIES)]),
     (
         "gocardless",

@@ -121,6 +121,14 @@ pub fn rows() -> Vec<Row> {
                 r#"{"event":"delivered","id":"CPgfbmQMTCKtHW6uIWtuVe","recipient":"zoë@example.com"}"#,
             )
         },
+        // A next-gen webhook event, the kind Mollie signs (classic webhooks carry only an id and
+        // no signature).
+        row(
+            "mollie",
+            PyPI,
+            "mollie-api-py==1.10.20",
+            r#"{"resource":"event","id":"event_GvJ8WHrp5isUdRub9CJyH","type":"payment-link.paid","entityId":"pl_qng5gbbv8NAZ5gpM5ZYgx","createdAt":"2026-12-01T12:00:00.0Z","_embedded":{"entity":{"resource":"payment-link","id":"pl_qng5gbbv8NAZ5gpM5ZYgx","amount":{"value":"42.00","currency":"EUR"},"description":"Zoë ✓ 4200"}}}"#,
+        ),
         row(
             "linear",
             Npm,
