@@ -349,6 +349,35 @@ fn mollie_reads_its_signature_with_or_without_sha256_prefix() {
 }
 
 #[test]
+fn checkout_vectors_from_its_sap_commerce_plugin() {
+    // Checkout.com's own SAP Commerce connector, github.com/checkout/Checkout-SAP-Cloud-Commerce-2105
+    // (commit 98b1d5ff15a45f44daefb1c86bef0995e05b4f8b),
+    // hybris/bin/modules/checkoutcom/checkoutevents/testsrc/com/checkout/hybris/events/validators/impl/DefaultCheckoutComRequestEventValidatorTest.java:
+    // its validator accepts these cko-signature values for this payment_approved event (the
+    // concatenation in createEventBody, 2018 bytes), under the signature key (NAS accounts) and
+    // under the secret key (ABC accounts). Upper-case hex, as the test has it.
+    let body = br#"{    "id": "evt_dh2zojguo4mebehzbqqltcfuna",    "type": "payment_approved",    "created_on": "2019-12-13T16:33:03Z",    "data": {        "id": "pay_6qugd47beltevjzfi37ngm2apy",        "action_id": "act_6qugd47beltevjzfi37ngm2apy",        "payment_type": "Regular",        "auth_code": "752422",        "response_code": "10000",        "response_summary": "Approved",        "scheme_id": "638263798022070",        "source": {            "id": "src_pmhhme2mxmaujobpnxrt5nzm7i",            "type": "card",            "billing_address": {                "address_line1": "123 Buckingham Palace Rd",                "address_line2": "",                "city": "London",                "state": "",                "country": "GB"            },            "expiry_month": 1,            "expiry_year": 2029,            "name": "Automation Bot",            "scheme": "AMEX",            "last_4": "4564",            "fingerprint": "e150213220169d17355e66a7c3cf8edb8f0f9e12050379c49db063a9e59d9431",            "bin": "345678",            "card_type": "Credit",            "issuer_country": "ES",            "product_type": "STANDARD",            "avs_check": "S",            "cvv_check": "Y"        },        "customer": {            "id": "cus_ghy7xcfznu6ujac7sfsbnpepqm",            "email": "automation.bot-46baxldf35qst518ycn89u@checkout.com"        },        "processing": {            "acquirer_transaction_id": "2186916754",            "retrieval_reference_number": "529969706445"        },        "amount": 5695,        "metadata": {            "site_id": "electronics"        },        "risk": {            "flagged": false        },        "currency": "GBP",        "processed_on": "2019-12-13T16:33:03Z",        "reference": "00000003-1576254760720"    },    "_links": {        "self": {            "href": "https://api.sandbox.checkout.com/events/evt_dh2zojguo4mebehzbqqltcfuna"        },        "payment": {            "href": "https://api.sandbox.checkout.com/payments/pay_6qugd47beltevjzfi37ngm2apy"        }    }}"#;
+    for (key, signature) in [
+        (
+            &b"SIGNATURE_KEY"[..],
+            "6E9AE0CC5858BB0A26859F028B11D59F7266640B4911D92BEBF880B60AE053CD",
+        ),
+        (
+            &b"SECRET_KEY"[..],
+            "561668318D6FF228571FC7667C70E80BC727B7D3F44AB3130A5E368ABA94C2C0",
+        ),
+    ] {
+        let verifier = verifier(preset("checkout"), &[key]);
+        let signed = headers(&[("cko-signature", signature)]);
+        verifier.verify(&signed, body, NOW).unwrap();
+        assert!(matches!(
+            verifier.verify(&signed, &body[..body.len() - 1], NOW),
+            Err(Rejection::Mismatch)
+        ));
+    }
+}
+
+#[test]
 fn stripe_accepts_any_matching_v1_and_ignores_v0() {
     // Computed independently with Python's hmac module over "1700000000." + body.
     let good = "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";

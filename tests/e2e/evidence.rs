@@ -30,7 +30,7 @@
 //! | mollie | library mollie-api-py==1.10.20 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | razorpay | library razorpay==2.0.1 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | gocardless | library gocardless-pro==3.22.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
-//! | checkout | formula | |
+//! | checkout | provider SDK vector https://github.com/checkout/Checkout-SAP-Cloud-Commerce-2105/blob/98b1d5ff15a45f44daefb1c86bef0995e05b4f8b/hybris/bin/modules/checkoutcom/checkoutevents/testsrc/com/checkout/hybris/events/validators/impl/DefaultCheckoutComRequestEventValidatorTest.java | src/signature/tests.rs checkout_vectors_from_its_sap_commerce_plugin |
 //! | lemon-squeezy | formula | |
 //! | coinbase-commerce | library coinbase-commerce==1.0.1 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | github | library @octokit/webhooks-methods@6.0.0 | schemes::github_deliveries_signed_by_octokit_are_forwarded_and_forgeries_refused |
@@ -79,7 +79,7 @@
 //! | standard-webhooks-ed25519 | provider SDK vector https://github.com/svix/svix-webhooks/blob/4fc0cfb8b426c87ef7e2b937e7d896a71d456a47/server/svix-server/src/worker.rs | src/signature/tests.rs standard_webhooks_ed25519_vector_from_svix_server |
 //!
 //! Presets with an official library or a docs example: 25 of 59.
-//! Presets whose only evidence is a provider SDK vector: 6 (quickbooks, pagerduty, buildkite, meta, woocommerce, standard-webhooks-ed25519).
+//! Presets whose only evidence is a provider SDK vector: 7 (quickbooks, checkout, pagerduty, buildkite, meta, woocommerce, standard-webhooks-ed25519).
 //! <!-- evidence:end -->
 
 use crate::common::repo_path;
@@ -151,7 +151,13 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         "gocardless",
         &[Library("gocardless-pro==3.22.0", LIBRARIES)],
     ),
-    ("checkout", &[]),
+    (
+        "checkout",
+        &[Vector(
+            "https://github.com/checkout/Checkout-SAP-Cloud-Commerce-2105/blob/98b1d5ff15a45f44daefb1c86bef0995e05b4f8b/hybris/bin/modules/checkoutcom/checkoutevents/testsrc/com/checkout/hybris/events/validators/impl/DefaultCheckoutComRequestEventValidatorTest.java",
+            "src/signature/tests.rs checkout_vectors_from_its_sap_commerce_plugin",
+        )],
+    ),
     ("lemon-squeezy", &[]),
     (
         "coinbase-commerce",
