@@ -831,6 +831,7 @@ fn scheme_from_raw(raw: &RawRoute) -> Result<Scheme, (&'static str, String)> {
     let custom_keys = [
         ("header", raw.header.is_some()),
         ("prefix", raw.prefix.is_some()),
+        ("prefix_optional", raw.prefix_optional.is_some()),
         ("encoding", raw.encoding.is_some()),
         ("algorithm", raw.algorithm.is_some()),
         ("signed", raw.signed.is_some()),
@@ -942,6 +943,7 @@ fn scheme_from_raw(raw: &RawRoute) -> Result<Scheme, (&'static str, String)> {
         },
         (None, None) => Layout::Whole {
             prefix: prefix.clone(),
+            prefix_optional: raw.prefix_optional.unwrap_or(false),
         },
     };
     if raw.timestamp_key.is_some() && raw.signature_key.is_none() {
@@ -954,6 +956,12 @@ fn scheme_from_raw(raw: &RawRoute) -> Result<Scheme, (&'static str, String)> {
         return Err((
             "separator",
             "only applies with signature_key; remove it".into(),
+        ));
+    }
+    if raw.prefix_optional.is_some() && prefix.is_empty() {
+        return Err((
+            "prefix_optional",
+            "only applies with a prefix, such as prefix = \"sha256=\"; remove it".into(),
         ));
     }
     if raw.prefix.is_some() && !matches!(layout, Layout::Whole { .. }) {

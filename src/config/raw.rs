@@ -133,6 +133,7 @@ pub(crate) struct RawRoute {
     // Only for `scheme = "hmac"`: a scheme described in the route (signature::Spec).
     pub(crate) header: Option<OneOrMany>,
     pub(crate) prefix: Option<String>,
+    pub(crate) prefix_optional: Option<bool>,
     pub(crate) encoding: Option<String>,
     pub(crate) algorithm: Option<String>,
     pub(crate) signed: Option<String>,

@@ -274,6 +274,31 @@ fn generic_hmac_route() {
 }
 
 #[test]
+fn prefix_optional_needs_a_prefix_and_a_custom_scheme() {
+    let route = |keys: &str| MINIMAL.replace("scheme = \"visma\"", keys);
+    let config = parse(&route(
+        "scheme = \"hmac\"\nheader = \"X-Signature\"\nprefix = \"sha256=\"\nprefix_optional = true\nencoding = \"hex\"",
+    ))
+    .unwrap();
+    assert!(matches!(
+        &config.routes[0].scheme.spec().unwrap().layout,
+        Layout::Whole { prefix, prefix_optional: true } if prefix == "sha256="
+    ));
+    let text = error_text(&route(
+        "scheme = \"hmac\"\nheader = \"X-Signature\"\nprefix_optional = true\nencoding = \"hex\"",
+    ));
+    assert!(
+        text.contains("prefix_optional") && text.contains("only applies with a prefix"),
+        "{text}"
+    );
+    let text = error_text(&route("scheme = \"mollie\"\nprefix_optional = true"));
+    assert!(
+        text.contains("prefix_optional") && text.contains("only applies to scheme = \"hmac\""),
+        "{text}"
+    );
+}
+
+#[test]
 fn debug_output_redacts_secrets() {
     let config = parse(MINIMAL).unwrap();
     let debug = format!("{config:?}");

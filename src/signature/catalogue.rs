@@ -138,6 +138,7 @@ fn body(name: &'static str, prefix: &str, algorithm: A, encoding: E) -> Spec {
         headers: vec![header(name)],
         layout: Layout::Whole {
             prefix: prefix.into(),
+            prefix_optional: false,
         },
         signed: vec![Part::Body],
         algorithm,
@@ -393,7 +394,15 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             Payments,
             "https://docs.mollie.com/reference/webhooks-best-practices",
             "Mollie Dashboard → Developers → Webhooks (next-gen) → signing secret",
-            sha256_hex("x-mollie-signature"),
+            // Mollie's SDKs (mollie-api-py, -php, -typescript, -golang, -java) strip a
+            // leading "sha256=" and compare the hex after it; its docs compare the bare hex.
+            Spec {
+                layout: Layout::Whole {
+                    prefix: "sha256=".into(),
+                    prefix_optional: true,
+                },
+                ..sha256_hex("x-mollie-signature")
+            },
         ),
         described(
             "razorpay",

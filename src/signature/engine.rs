@@ -218,10 +218,15 @@ fn offered_signatures<'h>(
             Ok(())
         };
         match &spec.layout {
-            Layout::Whole { prefix } => {
-                let encoded = text
-                    .strip_prefix(prefix.as_str())
-                    .ok_or_else(|| bad_format(format!("expected the prefix {prefix:?}")))?;
+            Layout::Whole {
+                prefix,
+                prefix_optional,
+            } => {
+                let encoded = match text.strip_prefix(prefix.as_str()) {
+                    Some(rest) => rest,
+                    None if *prefix_optional => text,
+                    None => return Err(bad_format(format!("expected the prefix {prefix:?}"))),
+                };
                 decode(encoded, &mut offered)?;
             }
             Layout::Pairs {

@@ -134,7 +134,7 @@ impl Scheme {
             return Err(SignError::TokenNotText);
         }
         let value = match &spec.layout {
-            Layout::Whole { prefix } => format!("{prefix}{encoded}"),
+            Layout::Whole { prefix, .. } => format!("{prefix}{encoded}"),
             Layout::Pairs {
                 separator,
                 signature_key,

@@ -113,8 +113,13 @@ impl KeyForm {
 /// How the signature header's value is laid out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Layout {
-    /// `<prefix><signature>`: one signature per header (GitHub `sha256=…`, Visma).
-    Whole { prefix: String },
+    /// `<prefix><signature>`: one signature per header (GitHub `sha256=…`, Visma). With
+    /// `prefix_optional` the prefix may also be left out (Mollie's SDKs strip `sha256=` when
+    /// it is there and compare what remains).
+    Whole {
+        prefix: String,
+        prefix_optional: bool,
+    },
     /// `key=value` pairs split by `separator`: the signature under `signature_key` (repeated
     /// while a secret rotates) and, where signed there, the timestamp under `timestamp_key`
     /// (Stripe `t=…,v1=…`, Paddle `ts=…;h1=…`, PagerDuty `v1=…,v1=…`).
@@ -274,6 +279,7 @@ impl Spec {
             headers: vec![header],
             layout: Layout::Whole {
                 prefix: prefix.into(),
+                prefix_optional: false,
             },
             signed: vec![Part::Body],
             algorithm,
@@ -322,8 +328,14 @@ impl Spec {
             format!("header = [{}]", names.join(", "))
         });
         match &self.layout {
-            Layout::Whole { prefix } if !prefix.is_empty() => {
-                lines.push(format!("prefix = {}", quote(prefix)))
+            Layout::Whole {
+                prefix,
+                prefix_optional,
+            } if !prefix.is_empty() => {
+                lines.push(format!("prefix = {}", quote(prefix)));
+                if *prefix_optional {
+                    lines.push("prefix_optional = true".into());
+                }
             }
             Layout::Whole { .. } => {}
             Layout::Pairs {

@@ -165,6 +165,219 @@ fn standard_webhooks_spec_vector_and_svix_names() {
 }
 
 #[test]
+fn quickbooks_vector_from_intuits_java_sdk() {
+    // Intuit's own SDK test: github.com/intuit/QuickBooks-V3-Java-SDK,
+    // ipp-v3-java-devkit/src/test/java/com/intuit/ipp/services/WebhooksServiceTest.java
+    // (verifier token, payload and the intuit-signature its WebhooksService accepts).
+    let body = br#"{"eventNotifications":[{"realmId":"1185883450","dataChangeEvent":{"entities":[{"name":"Customer","id":"1","operation":"Create","lastUpdated":"2015-10-05T14:42:19-0700"}]}}]}"#;
+    let verifier = verifier(
+        preset("quickbooks"),
+        &[b"b5771f19b12ddb4bcdb9f08bdc50bc63878a"],
+    );
+    let signed = headers(&[(
+        "intuit-signature",
+        "JC2GUwciPmRBwEO7WvrRmKqu9tGOKL8FFallocTFi8Q=",
+    )]);
+    verifier.verify(&signed, body, NOW).unwrap();
+    // The same test's refusal: another signature for the same payload.
+    let forged = headers(&[("intuit-signature", "1234")]);
+    assert!(verifier.verify(&forged, body, NOW).is_err());
+}
+
+#[test]
+fn pagerduty_vectors_from_its_go_client() {
+    // PagerDuty's docs ("Verifying Signatures", github.com/PagerDuty/developer-docs
+    // docs/webhooks/04-Signatures.md) point to go-pagerduty for the Go example; its test
+    // github.com/PagerDuty/go-pagerduty webhookv3/webhookv3_test.go signs this body with
+    // this secret ("valid") and refuses a second signature ("mismatch").
+    let secret = b"lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK";
+    let body = br#"{"event":{"id":"01BWDWL3NYY7LUFPZCC28QUCMK","event_type":"incident.priority_updated","resource_type":"incident","occurred_at":"2021-04-26T17:36:27.458Z","agent":{"html_url":"https://acme.pagerduty.com/users/PLH1HKV","id":"PLH1HKV","self":"https://api.pagerduty.com/users/PLH1HKV","summary":"Tenex Engineer","type":"user_reference"},"client":null,"data":{"id":"PGR0VU2","type":"incident","self":"https://api.pagerduty.com/incidents/PGR0VU2","html_url":"https://acme.pagerduty.com/incidents/PGR0VU2","number":2,"status":"triggered","title":"A little bump in the road","service":{"html_url":"https://acme.pagerduty.com/services/PF9KMXH","id":"PF9KMXH","self":"https://api.pagerduty.com/services/PF9KMXH","summary":"API Service","type":"service_reference"},"assignees":[{"html_url":"https://acme.pagerduty.com/users/PTUXL6G","id":"PTUXL6G","self":"https://api.pagerduty.com/users/PTUXL6G","summary":"User 123","type":"user_reference"}],"escalation_policy":{"html_url":"https://acme.pagerduty.com/escalation_policies/PUS0KTE","id":"PUS0KTE","self":"https://api.pagerduty.com/escalation_policies/PUS0KTE","summary":"Default","type":"escalation_policy_reference"},"teams":[{"html_url":"https://acme.pagerduty.com/teams/PFCVPS0","id":"PFCVPS0","self":"https://api.pagerduty.com/teams/PFCVPS0","summary":"Engineering","type":"team_reference"}],"priority":{"html_url":"https://acme.pagerduty.com/account/incident_priorities","id":"PSO75BM","self":"https://api.pagerduty.com/priorities/PSO75BM","summary":"P1","type":"priority_reference"},"urgency":"high","conference_bridge":{"conference_number":1000,"conference_url":"https://example.com"},"resolve_reason":null}}}"#;
+    let verifier = verifier(preset("pagerduty"), &[secret]);
+    let valid = "v1=0c0b9495b893a39e70d1fea2fe11fbe0a825f88b9f67846f6cc07dd2bc5476cd";
+    let mismatch = "v1=7020c8a7ec668a9b7012bc3dd82e483394b038f4230acc6785efbf2a7d8bcaf5";
+    verifier
+        .verify(&headers(&[("x-pagerduty-signature", valid)]), body, NOW)
+        .unwrap();
+    assert!(
+        verifier
+            .verify(&headers(&[("x-pagerduty-signature", mismatch)]), body, NOW)
+            .is_err()
+    );
+    // During a secret rotation PagerDuty sends several, comma-separated; one match is enough.
+    let rotating = format!("{mismatch},{valid}");
+    verifier
+        .verify(&headers(&[("x-pagerduty-signature", &rotating)]), body, NOW)
+        .unwrap();
+}
+
+#[test]
+fn buildkite_vector_from_its_go_client() {
+    // Buildkite's own Go client, github.com/buildkite/go-buildkite (commit
+    // 62b6fcf322c5259e786ac43db46f5c6419617411), webhook_test.go TestValidatePayload: this
+    // token, this ping body and this X-Buildkite-Signature are "Valid signature"; the same
+    // header with its first "f" turned into "a" is "Signature not valid".
+    let body = br#"{"event":"ping","service":{"id":"c9f8372d-c0cd-43dc-9274-768a875cf6ca","provider":"webhook","settings":{"url":"https://server.com/webhooks"}},"organization":{"id":"49801950-1df0-474f-bb56-ad6a930c5cb9","graphql_id":"T3JnYW5pemF0aW9uLS0tZTBmMzk3MgsTksGkxOWYtZTZjNzczZTJiYjEy","url":"https://api.buildkite.com/v2/organizations/acme-inc","web_url":"https://buildkite.com/acme-inc","name":"ACME Inc","slug":"acme-inc","agents_url":"https://api.buildkite.com/v2/organizations/acme-inc/agents","emojis_url":"https://api.buildkite.com/v2/organizations/acme-inc/emojis","created_at":"2021-02-03T20:34:10.486Z","pipelines_url":"https://api.buildkite.com/v2/organizations/acme-inc/pipelines"},"sender":{"id":"c9f8372d-c0cd-43dc-9269-bcbb7f308e3f","name":"ACME Man"}}"#;
+    let valid = "timestamp=1642080837,signature=582d496ac2d869dd97a3101c4cda346288c49a742592daf582ec64c86449f79c";
+    let verifier = verifier(preset("buildkite"), &[b"29b1ff5779c76bd48ba6705eb99ff970"]);
+    verifier
+        .verify(
+            &headers(&[("x-buildkite-signature", valid)]),
+            body,
+            1642080837,
+        )
+        .unwrap();
+    let altered = valid.replacen('f', "a", 1);
+    assert!(matches!(
+        verifier.verify(
+            &headers(&[("x-buildkite-signature", &altered)]),
+            body,
+            1642080837
+        ),
+        Err(Rejection::Mismatch)
+    ));
+}
+
+#[test]
+fn meta_vector_from_the_whatsapp_sdk() {
+    // Meta's WhatsApp Business Platform SDK, github.com/WhatsApp/WhatsApp-Nodejs-SDK (commit
+    // 58ca3d5fceea604e18393734578d9a7944a37b15): src/__tests__/utils.test.ts "signature match"
+    // expects this hex HMAC of the body "test" under the app secret that jest.config.ts sets
+    // (M4D_APP_SECRET: 'TEST_APP_SECRET'); src/api/webhooks.ts strips "sha256=" from
+    // x-hub-signature-256 and compares the rest with it.
+    let known = "0c61947b610d4f45e65f3d680e26027121ec2413e77598bcb6cfc6e0d9888221";
+    let verifier = verifier(preset("meta"), &[b"TEST_APP_SECRET"]);
+    let signed = headers(&[("x-hub-signature-256", &format!("sha256={known}"))]);
+    verifier.verify(&signed, b"test", NOW).unwrap();
+    assert!(matches!(
+        verifier.verify(&signed, b"test ", NOW),
+        Err(Rejection::Mismatch)
+    ));
+}
+
+#[test]
+fn standard_webhooks_ed25519_vector_from_svix_server() {
+    // Svix's server (github.com/svix/svix-webhooks, commit
+    // 4fc0cfb8b426c87ef7e2b937e7d896a71d456a47): server/svix-server/src/worker.rs
+    // test_asymmetric_key_signing signs this message with the key pair its README prints
+    // (whsk_6Xb/… / whpk_1SiA4o9h…) and asserts this v1a signature; the Standard Webhooks
+    // specification shows the same signature in its example headers.
+    let body = br#"{"test": 2432232314}"#;
+    let public_key: &[u8] = b"whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=";
+    let signature = "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==";
+    let verifier = verifier(preset("standard-webhooks-ed25519"), &[public_key]);
+    let delivery = |id: &str| {
+        headers(&[
+            ("webhook-id", id),
+            ("webhook-timestamp", "1614265330"),
+            ("webhook-signature", signature),
+        ])
+    };
+    let verified = verifier
+        .verify(&delivery("msg_p5jXN8AQM9LWM0D4loKWxJek"), body, 1614265330)
+        .unwrap();
+    assert_eq!(
+        verified.identity(),
+        &DeliveryIdentity::SignedId("msg_p5jXN8AQM9LWM0D4loKWxJek".into())
+    );
+    // The id is signed: another id with the same signature is refused.
+    assert!(matches!(
+        verifier.verify(&delivery("msg_p5jXN8AQM9LWM0D4loKWxJeK"), body, 1614265330),
+        Err(Rejection::Mismatch)
+    ));
+    // Svix's own header names carry the same signature.
+    let svix = headers(&[
+        ("svix-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+        ("svix-timestamp", "1614265330"),
+        ("svix-signature", signature),
+    ]);
+    verifier.verify(&svix, body, 1614265330).unwrap();
+}
+
+#[test]
+fn woocommerce_vector_from_its_own_tests() {
+    // WooCommerce's own test, github.com/woocommerce/woocommerce (commit
+    // 6147c5e685a97beb873ac2548044cf04d2a48a66),
+    // plugins/woocommerce/tests/legacy/unit-tests/webhooks/crud.php test_generate_signature:
+    // a new WC_Webhook (secret not set, so empty) signs the payload "secret" as this value, the
+    // X-WC-Webhook-Signature it sends (WC_Webhook::generate_signature: base64 of HMAC-SHA256).
+    // hookwall's configuration refuses an empty secret; the verifier is fed it directly so
+    // the vector pins what the preset computes and how it encodes it.
+    let verifier = verifier(preset("woocommerce"), &[b""]);
+    let signed = headers(&[(
+        "x-wc-webhook-signature",
+        "GBDo00G55h6IiV+6CxqivQPLbI//KzaOZm747971tPs=",
+    )]);
+    verifier.verify(&signed, b"secret", NOW).unwrap();
+    assert!(matches!(
+        verifier.verify(&signed, b"Secret", NOW),
+        Err(Rejection::Mismatch)
+    ));
+}
+
+#[test]
+fn mollie_reads_its_signature_with_or_without_sha256_prefix() {
+    // Mollie's SDKs strip a leading "sha256=" and compare the rest, so hookwall takes both;
+    // another prefix is malformed. (Mollie's own library checks this preset end to end in
+    // tests/e2e/libraries.rs; this pins the two header forms.)
+    let body = br#"{"resource":"event","id":"event_1","type":"payment-link.paid"}"#;
+    let verifier = verifier(preset("mollie"), &[b"mollie-secret"]);
+    let tag = hex::encode(
+        MacKey::new(Algorithm::HmacSha256, b"mollie-secret")
+            .unwrap()
+            .tag_of(&[body])
+            .as_bytes(),
+    );
+    for value in [format!("sha256={tag}"), tag.clone()] {
+        verifier
+            .verify(&headers(&[("x-mollie-signature", &value)]), body, NOW)
+            .unwrap_or_else(|err| panic!("{value}: {err}"));
+    }
+    assert!(matches!(
+        verifier.verify(
+            &headers(&[("x-mollie-signature", &format!("sha1={tag}"))]),
+            body,
+            NOW
+        ),
+        Err(Rejection::BadEncoding { .. })
+    ));
+    // What hookwall sign writes for Mollie carries the prefix, as Mollie's SDK READMEs show.
+    let signed = sign(&preset("mollie"), b"mollie-secret", body, NOW, "");
+    assert_eq!(
+        signed["x-mollie-signature"],
+        format!("sha256={tag}").as_str()
+    );
+}
+
+#[test]
+fn checkout_vectors_from_its_sap_commerce_plugin() {
+    // Checkout.com's own SAP Commerce connector, github.com/checkout/Checkout-SAP-Cloud-Commerce-2105
+    // (commit 98b1d5ff15a45f44daefb1c86bef0995e05b4f8b),
+    // hybris/bin/modules/checkoutcom/checkoutevents/testsrc/com/checkout/hybris/events/validators/impl/DefaultCheckoutComRequestEventValidatorTest.java:
+    // its validator accepts these cko-signature values for this payment_approved event (the
+    // concatenation in createEventBody, 2018 bytes), under the signature key (NAS accounts) and
+    // under the secret key (ABC accounts). Upper-case hex, as the test has it.
+    let body = br#"{    "id": "evt_dh2zojguo4mebehzbqqltcfuna",    "type": "payment_approved",    "created_on": "2019-12-13T16:33:03Z",    "data": {        "id": "pay_6qugd47beltevjzfi37ngm2apy",        "action_id": "act_6qugd47beltevjzfi37ngm2apy",        "payment_type": "Regular",        "auth_code": "752422",        "response_code": "10000",        "response_summary": "Approved",        "scheme_id": "638263798022070",        "source": {            "id": "src_pmhhme2mxmaujobpnxrt5nzm7i",            "type": "card",            "billing_address": {                "address_line1": "123 Buckingham Palace Rd",                "address_line2": "",                "city": "London",                "state": "",                "country": "GB"            },            "expiry_month": 1,            "expiry_year": 2029,            "name": "Automation Bot",            "scheme": "AMEX",            "last_4": "4564",            "fingerprint": "e150213220169d17355e66a7c3cf8edb8f0f9e12050379c49db063a9e59d9431",            "bin": "345678",            "card_type": "Credit",            "issuer_country": "ES",            "product_type": "STANDARD",            "avs_check": "S",            "cvv_check": "Y"        },        "customer": {            "id": "cus_ghy7xcfznu6ujac7sfsbnpepqm",            "email": "automation.bot-46baxldf35qst518ycn89u@checkout.com"        },        "processing": {            "acquirer_transaction_id": "2186916754",            "retrieval_reference_number": "529969706445"        },        "amount": 5695,        "metadata": {            "site_id": "electronics"        },        "risk": {            "flagged": false        },        "currency": "GBP",        "processed_on": "2019-12-13T16:33:03Z",        "reference": "00000003-1576254760720"    },    "_links": {        "self": {            "href": "https://api.sandbox.checkout.com/events/evt_dh2zojguo4mebehzbqqltcfuna"        },        "payment": {            "href": "https://api.sandbox.checkout.com/payments/pay_6qugd47beltevjzfi37ngm2apy"        }    }}"#;
+    for (key, signature) in [
+        (
+            &b"SIGNATURE_KEY"[..],
+            "6E9AE0CC5858BB0A26859F028B11D59F7266640B4911D92BEBF880B60AE053CD",
+        ),
+        (
+            &b"SECRET_KEY"[..],
+            "561668318D6FF228571FC7667C70E80BC727B7D3F44AB3130A5E368ABA94C2C0",
+        ),
+    ] {
+        let verifier = verifier(preset("checkout"), &[key]);
+        let signed = headers(&[("cko-signature", signature)]);
+        verifier.verify(&signed, body, NOW).unwrap();
+        assert!(matches!(
+            verifier.verify(&signed, &body[..body.len() - 1], NOW),
+            Err(Rejection::Mismatch)
+        ));
+    }
+}
+
+#[test]
 fn stripe_accepts_any_matching_v1_and_ignores_v0() {
     // Computed independently with Python's hmac module over "1700000000." + body.
     let good = "248a374f50f943a28b0f6ab50faf9a7e7e29b710fa26df9fb1618b9bf8ea9c9a";

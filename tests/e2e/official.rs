@@ -30,9 +30,14 @@ pub enum Library {
     Slack,
     /// npm `@octokit/webhooks-methods`, GitHub's.
     Octokit,
-    /// npm `discord-interactions`, `@sendgrid/eventwebhook` and `@paddle/paddle-node-sdk`,
-    /// behind one program: ops name their provider (tests/e2e/catalogue.rs).
+    /// npm `discord-interactions`, `@sendgrid/eventwebhook`, `@paddle/paddle-node-sdk`,
+    /// `@linear/sdk`, `@mux/mux-node`, `@shopify/shopify-api`, `@zoom/rivet` and `chargebee`,
+    /// behind one program: ops name their provider (tests/e2e/catalogue.rs, libraries.rs).
     Catalogue,
+    /// PyPI `hubspot-api-client`, `squareup`, `razorpay`, `gocardless-pro`,
+    /// `coinbase-commerce`, `line-bot-sdk`, `box-sdk-gen`, `twilio` and `mailgun`, behind one
+    /// program the same way (tests/e2e/libraries.rs).
+    CataloguePython,
 }
 
 impl Library {
@@ -43,9 +48,8 @@ impl Library {
             Library::Stripe => "stripe (PyPI)",
             Library::Slack => "slack_sdk (PyPI)",
             Library::Octokit => "@octokit/webhooks-methods (npm)",
-            Library::Catalogue => {
-                "discord-interactions, @sendgrid/eventwebhook, @paddle/paddle-node-sdk (npm)"
-            }
+            Library::Catalogue => "the catalogue's npm libraries (catalogue_signer.mjs)",
+            Library::CataloguePython => "the catalogue's PyPI libraries (catalogue_signer.py)",
         }
     }
 
@@ -57,6 +61,7 @@ impl Library {
             Library::Slack => ("python3", "slack_signer.py"),
             Library::Octokit => ("node", "github_signer.mjs"),
             Library::Catalogue => ("node", "catalogue_signer.mjs"),
+            Library::CataloguePython => ("python3", "catalogue_signer.py"),
         };
         let mut command = Command::new(program);
         command.arg(repo_path("tests/support/signers").join(script));

@@ -2,18 +2,35 @@
 // The official libraries of catalogue presets that only verify (npm, pinned by
 // ../package-lock.json): discord-interactions `verifyKey` (Discord), @sendgrid/eventwebhook
 // `EventWebhook.verifySignature` (SendGrid), @paddle/paddle-node-sdk
-// `Webhooks.isSignatureValid` (Paddle). Deliveries are signed here with Node's own crypto,
-// as the providers document it, so neither side shares code with hookwall.
+// `Webhooks.isSignatureValid` (Paddle), @linear/sdk `LinearWebhookClient.verify` (Linear),
+// @mux/mux-node `webhooks.verifySignature` (Mux), @shopify/shopify-api `webhooks.validate`
+// (Shopify), @zoom/rivet `AwsLambdaReceiver` (Zoom: its handler verifies x-zm-signature and
+// answers endpoint.url_validation), chargebee `webhooks.requestValidator` (Chargebee: basic
+// auth from CHARGEBEE_WEBHOOK_USERNAME/PASSWORD). Deliveries are signed here with Node's own
+// crypto, as the providers document it, so neither side shares code with hookwall.
 // Protocol: protocol.py, plus "provider" on every op and a "keypair" op:
 //   {"op": "keypair", "provider": "discord"|"sendgrid"} -> {"private": PEM, "public": the
 //     provider's form (Discord: hex; SendGrid: base64 DER), "public_pem": PEM}
 //   {"op": "sign", "provider", "secrets": [secret or private PEM], "body", "timestamp"}
 //   {"op": "verify", "provider", "secret" (public key or secret), "body", "headers", "now"}
+//   {"op": "zoom_url_validation", "secret", "body"} -> the JSON answer @zoom/rivet gives
+// Linear, Mux and Paddle's libraries read the real clock: sign with the real time.
 
 import crypto from "node:crypto";
 import { verifyKey } from "discord-interactions";
 import sendgrid from "@sendgrid/eventwebhook";
 import { Paddle } from "@paddle/paddle-node-sdk";
+import { LinearWebhookClient } from "@linear/sdk/webhooks";
+import Mux from "@mux/mux-node";
+import "@shopify/shopify-api/adapters/node";
+import { shopifyApi, ApiVersion, LogSeverity } from "@shopify/shopify-api";
+import { AwsLambdaReceiver } from "@zoom/rivet/meetings";
+import Chargebee from "chargebee";
+import { signWebhookPayload, verifyWebhookSignature } from "@notionhq/client";
+
+// @zoom/rivet logs every event it handles with console.debug, which would land in the JSON
+// answer on standard output.
+console.debug = () => {};
 
 async function readStdin() {
   const chunks = [];
@@ -41,7 +58,7 @@ function keypair(provider) {
   };
 }
 
-function sign(op) {
+async function sign(op) {
   if (op.secrets.length !== 1) {
     throw new Error("one key per delivery");
   }
@@ -67,12 +84,125 @@ function sign(op) {
       const h1 = crypto.createHmac("sha256", secret).update(`${timestamp}:${op.body}`).digest("hex");
       return { headers: [["Paddle-Signature", `ts=${timestamp};h1=${h1}`]] };
     }
+    case "linear": {
+      const tag = crypto.createHmac("sha256", secret).update(op.body).digest("hex");
+      return { headers: [["Linear-Signature", tag]] };
+    }
+    case "mux": {
+      const tag = crypto.createHmac("sha256", secret).update(`${timestamp}.${op.body}`).digest("hex");
+      return { headers: [["Mux-Signature", `t=${timestamp},v1=${tag}`]] };
+    }
+    case "shopify":
+      return {
+        headers: [
+          ["X-Shopify-Hmac-Sha256", crypto.createHmac("sha256", secret).update(op.body).digest("base64")],
+          ["X-Shopify-Topic", "orders/create"],
+          ["X-Shopify-Shop-Domain", "hookwall-test.myshopify.com"],
+          ["X-Shopify-API-Version", "2025-01"],
+          ["X-Shopify-Webhook-Id", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"],
+        ],
+      };
+    case "zoom": {
+      const tag = crypto.createHmac("sha256", secret).update(`v0:${timestamp}:${op.body}`).digest("hex");
+      return { headers: [["x-zm-signature", `v0=${tag}`], ["x-zm-request-timestamp", timestamp]] };
+    }
+    case "chargebee":
+      return { headers: [["Authorization", `Basic ${Buffer.from(secret).toString("base64")}`]] };
+    case "notion":
+      return {
+        headers: [["X-Notion-Signature", await signWebhookPayload({ body: op.body, verificationToken: secret })]],
+      };
     default:
       throw new Error(`unknown provider ${op.provider}`);
   }
 }
 
+function lowerCased(headers) {
+  return Object.fromEntries(headers.map(([name, value]) => [name.toLowerCase(), value]));
+}
+
+// Zoom's receiver for AWS Lambda is the library's public entry point that takes a body and
+// headers without an HTTP server: 200 when verified, 400 with the reason when not.
+async function zoomHandle(secret, body, headers) {
+  return new AwsLambdaReceiver({ webhooksSecretToken: secret }).start()({ body, headers: lowerCased(headers) }, {});
+}
+
+async function verifyNewer(op) {
+  switch (op.provider) {
+    case "linear":
+      // Throws on a bad signature, or a body whose webhookTimestamp is over a minute off.
+      new LinearWebhookClient(op.secret).verify(Buffer.from(op.body, "utf8"), header(op.headers, "linear-signature"));
+      return true;
+    case "mux":
+      // Throws on a bad signature or a timestamp over five minutes old.
+      await new Mux({ tokenId: "unused", tokenSecret: "unused" }).webhooks.verifySignature(
+        op.body,
+        lowerCased(op.headers),
+        op.secret,
+      );
+      return true;
+    case "shopify": {
+      const shopify = shopifyApi({
+        apiKey: "unused",
+        apiSecretKey: op.secret,
+        scopes: [],
+        hostName: "hooks.example.com",
+        apiVersion: ApiVersion.January25,
+        isEmbeddedApp: false,
+        logger: { level: LogSeverity.Error, log: () => {} },
+      });
+      const result = await shopify.webhooks.validate({
+        rawBody: op.body,
+        rawRequest: { headers: lowerCased(op.headers), method: "POST", url: "/webhooks" },
+        rawResponse: {},
+      });
+      if (!result.valid) {
+        throw new Error(`shopify: ${result.reason}`);
+      }
+      return true;
+    }
+    case "zoom": {
+      const answer = await zoomHandle(op.secret, op.body, op.headers);
+      if (answer.statusCode !== 200) {
+        throw new Error(`zoom: ${answer.statusCode} ${answer.body}`);
+      }
+      return true;
+    }
+    case "notion": {
+      const valid = await verifyWebhookSignature({
+        body: op.body,
+        signature: header(op.headers, "x-notion-signature"),
+        verificationToken: op.secret,
+      });
+      if (!valid) {
+        throw new Error("notion library returned false");
+      }
+      return true;
+    }
+    case "chargebee": {
+      const [user, ...password] = op.secret.split(":");
+      process.env.CHARGEBEE_WEBHOOK_USERNAME = user;
+      process.env.CHARGEBEE_WEBHOOK_PASSWORD = password.join(":");
+      // The client's webhook handler configures Basic Auth from those two variables; its
+      // validator is what handler.handle() runs before parsing an event.
+      const chargebee = new Chargebee({ site: "hookwall-test", apiKey: "unused" });
+      await chargebee.webhooks.requestValidator(lowerCased(op.headers));
+      return true;
+    }
+    default:
+      return undefined;
+  }
+}
+
 async function verify(op) {
+  try {
+    const newer = await verifyNewer(op);
+    if (newer !== undefined) {
+      return { valid: true };
+    }
+  } catch (error) {
+    return { valid: false, reason: String(error.message || error) };
+  }
   let valid;
   switch (op.provider) {
     case "discord":
@@ -114,9 +244,13 @@ for (const op of request.ops) {
   if (op.op === "keypair") {
     results.push(keypair(op.provider));
   } else if (op.op === "sign") {
-    results.push(sign(op));
+    results.push(await sign(op));
   } else if (op.op === "verify") {
     results.push(await verify(op));
+  } else if (op.op === "zoom_url_validation") {
+    const headers = [["x-zm-signature", op.signature], ["x-zm-request-timestamp", op.timestamp]];
+    const answer = await zoomHandle(op.secret, op.body, headers);
+    results.push({ status: answer.statusCode, body: JSON.parse(answer.body) });
   } else {
     throw new Error(`unknown op ${op.op}`);
   }
