@@ -92,8 +92,18 @@ impl Scheme {
         }
     }
 
+    /// The preset's name, or `hmac` for a route's own description.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How far a signed timestamp may be from the clock unless the route sets `tolerance`:
+    /// what the provider documents ([`catalogue::Preset::tolerance`]), else
+    /// [`DEFAULT_TOLERANCE`].
+    pub fn default_tolerance(&self) -> Duration {
+        catalogue::find(&self.name)
+            .and_then(|preset| preset.tolerance)
+            .unwrap_or(DEFAULT_TOLERANCE)
     }
 
     /// The declarative description, unless the scheme is code.

@@ -33,6 +33,10 @@ pub enum Library {
     /// npm `discord-interactions`, `@sendgrid/eventwebhook` and `@paddle/paddle-node-sdk`,
     /// behind one program: ops name their provider (tests/e2e/catalogue.rs).
     Catalogue,
+    /// npm `@adyen/api-library` (its HmacValidator), with ops of its own.
+    Adyen,
+    /// npm `@contentful/node-apps-toolkit` (signRequest, verifyRequest), with ops of its own.
+    Contentful,
 }
 
 impl Library {
@@ -46,6 +50,8 @@ impl Library {
             Library::Catalogue => {
                 "discord-interactions, @sendgrid/eventwebhook, @paddle/paddle-node-sdk (npm)"
             }
+            Library::Adyen => "@adyen/api-library (npm)",
+            Library::Contentful => "@contentful/node-apps-toolkit (npm)",
         }
     }
 
@@ -57,6 +63,8 @@ impl Library {
             Library::Slack => ("python3", "slack_signer.py"),
             Library::Octokit => ("node", "github_signer.mjs"),
             Library::Catalogue => ("node", "catalogue_signer.mjs"),
+            Library::Adyen => ("node", "adyen_signer.mjs"),
+            Library::Contentful => ("node", "contentful_signer.mjs"),
         };
         let mut command = Command::new(program);
         command.arg(repo_path("tests/support/signers").join(script));
