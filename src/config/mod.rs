@@ -731,7 +731,7 @@ fn validate_route(
                 ),
             ));
         }
-        (Some(_), false) => {
+        (Some(_), false) if !scheme.signs_public_path() => {
             return Err(invalid(
                 "public_url",
                 format!(
@@ -740,7 +740,7 @@ fn validate_route(
                 ),
             ));
         }
-        (Some(url), true) => Some(PublicUrl {
+        (Some(url), _) => Some(PublicUrl {
             base: parse_public_url(&url).map_err(|m| invalid("public_url", m))?,
             route_path: path.clone(),
         }),

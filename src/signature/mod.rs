@@ -140,6 +140,12 @@ impl Scheme {
         self.spec().is_some_and(Spec::signs_url)
     }
 
+    /// Whether the signed content includes the path the provider posted to (Contentful), so
+    /// an optional `public_url` says it when ingress rewrites the path.
+    pub fn signs_public_path(&self) -> bool {
+        matches!(self.rules, Rules::Coded(Coded::Contentful))
+    }
+
     /// Whether keys are public keys (so `hookwall sign` needs the private one).
     pub fn uses_public_keys(&self) -> bool {
         self.spec()
