@@ -1552,7 +1552,8 @@ async fn gitlab_signed_webhooks_verify_with_the_standard_webhooks_library() {
 /// Zoho Billing's worked example ("How do I secure my webhooks", Zoho Billing help): query
 /// parameters subscription_id=90343 and name=basic with the raw JSON
 /// {"created_date":"2019-03-06","event_id":"5675"} sign the string
-/// `namebasicsubscription_id90343{"created_date":"2019-03-06","event_id":"5675"}`.
+/// `namebasicsubscription_id90343{"created_date":"2019-03-06","event_id":"5675"}`. (The page
+/// gives no digest for it; hex is an assumption shared with Zoho Payments' documented header.)
 #[tokio::test]
 async fn zoho_billing_signs_sorted_query_parameters_then_the_json() {
     const TOKEN: &str = "zohoSecretToken2019";
