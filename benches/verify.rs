@@ -57,7 +57,8 @@ fn case(label: &'static str, preset: &str, secret: &[u8]) -> Case {
 }
 
 /// A representative scheme of each shape: body HMACs, timestamped, several signatures per
-/// header, method + URL, sorted form parameters (buffered), a token, Ed25519 and ECDSA.
+/// header, method + URL, sorted form parameters (buffered), a token, Ed25519 and ECDSA; and
+/// the schemes that are code (Adyen's fields inside the body, Contentful's signed headers).
 fn cases() -> Vec<Case> {
     let ecdsa = {
         use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
@@ -87,6 +88,32 @@ fn cases() -> Vec<Case> {
         case("hubspot", "hubspot", b"hubspot-bench-secret"),
         case("twilio", "twilio", b"twilio-bench-token"),
         case("gitlab", "gitlab", b"gitlab-bench-token"),
+        case(
+            "gitlab-signed",
+            "gitlab-signed",
+            b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw2JM6KqXdyqA=",
+        ),
+        case("bigcommerce", "bigcommerce", b"hookwall:bench-password"),
+        // Sorted query parameters (none here) then the body.
+        case("zoho", "zoho", b"zoho-bench-secret-token"),
+        // Hex keys, as Adyen's Customer Area shows them.
+        case(
+            "adyen-platform",
+            "adyen-platform",
+            b"44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
+        ),
+        // Fields of every notification, parsed from the whole body (buffered).
+        case(
+            "adyen",
+            "adyen",
+            b"44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056",
+        ),
+        // Code that streams: the canonical head first, then the body.
+        case(
+            "contentful",
+            "contentful",
+            b"contentful-bench-signing-secret-of-exactly-sixty-four-characters",
+        ),
         Case {
             label: "discord",
             scheme: Scheme::builtin("discord").expect("a preset"),
@@ -111,6 +138,24 @@ fn head(headers: &HeaderMap) -> RequestHead<'_> {
     }
 }
 
+/// A body of `size` bytes for `case`: the JSON filler, or for Adyen one notification whose
+/// signature is written in by hookwall's signer (its fields are what is signed).
+fn body_for(case: &Case, size: usize) -> Bytes {
+    if !case.scheme.signs_inside_body() {
+        return json_body(size);
+    }
+    let head = br#"{"live":"false","notificationItems":[{"NotificationRequestItem":{"amount":{"currency":"EUR","value":1130},"eventCode":"AUTHORISATION","merchantAccountCode":"BenchMerchant","merchantReference":"bench-1","pspReference":"7914073381342284","success":"true","additionalData":{"filler":""#;
+    let tail = br#""}}}]}"#;
+    let mut text = head.to_vec();
+    text.resize(size.saturating_sub(tail.len()).max(head.len()), b'x');
+    text.extend_from_slice(tail);
+    let signed = case
+        .scheme
+        .sign_body(&case.sign_with, &text)
+        .expect("bench notifications can be signed");
+    Bytes::from(signed)
+}
+
 /// The verifier of `case` and the headers its sender would send with `body`.
 fn signed(case: &Case, body: &[u8]) -> (Verifier, HeaderMap) {
     let key = case
@@ -125,9 +170,11 @@ fn signed(case: &Case, body: &[u8]) -> (Verifier, HeaderMap) {
         method: "POST",
         url: Some(PUBLIC_URL),
     };
-    let signed = case.scheme.sign(&case.sign_with, &delivery);
-    for (name, value) in signed.expect("bench bodies can be signed") {
-        headers.append(name, value);
+    if !case.scheme.signs_inside_body() {
+        let signed = case.scheme.sign(&case.sign_with, &delivery);
+        for (name, value) in signed.expect("bench bodies can be signed") {
+            headers.append(name, value);
+        }
     }
     let verifier = Verifier::new(case.scheme.clone(), vec![key], DEFAULT_TOLERANCE)
         .with_public_url(Some(PublicUrl {
@@ -146,14 +193,14 @@ fn signed(case: &Case, body: &[u8]) -> (Verifier, HeaderMap) {
 fn one_call(c: &mut Criterion) {
     for case in cases() {
         let mut group = c.benchmark_group(format!("verify/{}", case.label));
-        let empty = json_body(0);
+        let empty = body_for(&case, 0);
         let (verifier, headers) = signed(&case, &empty);
         group.throughput(Throughput::Elements(1));
         group.bench_function("empty", |b| {
             b.iter(|| verifier.verify_request(head(black_box(&headers)), black_box(&empty), NOW))
         });
         for &(label, size) in SIZES {
-            let body = json_body(size);
+            let body = body_for(&case, size);
             let (verifier, headers) = signed(&case, &body);
             group.throughput(Throughput::Bytes(size as u64));
             if size >= 256 * 1024 {
@@ -171,7 +218,7 @@ fn streamed(c: &mut Criterion) {
     for case in cases() {
         let mut group = c.benchmark_group(format!("verify_streamed_16KiB_chunks/{}", case.label));
         for &(label, size) in SIZES {
-            let body = json_body(size);
+            let body = body_for(&case, size);
             let (verifier, headers) = signed(&case, &body);
             // Frames share the body's buffer, as hyper's `Bytes` frames do.
             let chunks: Vec<Bytes> = (0..size)

@@ -57,7 +57,8 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
     },
-    /// Sign a body as the scheme's sender would and print the header line(s) to send.
+    /// Sign a body as the scheme's sender would and print the header line(s) to send. For
+    /// schemes whose proof is inside the body (adyen), print the signed body instead.
     ///
     /// The output works with curl's header file option, e.g.
     /// curl --data-binary @body.json -H @<(hookwall sign --scheme visma --secret-env S --body-file body.json) URL
@@ -142,9 +143,10 @@ struct VerifyArgs {
     /// A received header, "Name: value"; repeat for each.
     #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// How far a signed timestamp may be from the clock, e.g. "5m".
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
-    tolerance: Duration,
+    /// How far a signed timestamp may be from the clock, e.g. "5m". Default: what the
+    /// provider documents (`hookwall schemes NAME`), else 5m.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    tolerance: Option<Duration>,
 }
 
 /// Parses the command line and runs the command; returns the process exit code.
@@ -283,6 +285,15 @@ fn sign(args: SignArgs) -> ExitCode {
         let body = args.scheme.body()?;
         let id = args.id.clone().unwrap_or_else(random_message_id);
         let secret = args.scheme.secret()?;
+        if scheme.signs_inside_body() {
+            // Adyen: the proof goes inside each notification; print the signed body.
+            let signed = scheme
+                .sign_body(secret.bytes(), &body)
+                .map_err(|err| format!("the {}: {err}", secret.source))?;
+            return String::from_utf8(signed)
+                .map(|text| text + "\n")
+                .map_err(|_| "the signed body is not UTF-8".to_string());
+        }
         let delivery = Delivery {
             body: &body,
             now: args.scheme.now(),
@@ -342,11 +353,13 @@ fn verify(args: VerifyArgs) -> ExitCode {
                 .map(|slash| &base[at + 3 + slash..])
         })
         .unwrap_or("/");
-    let verifier = crate::signature::Verifier::new(scheme, vec![key], args.tolerance)
-        .with_public_url(Some(PublicUrl {
+    let tolerance = args.tolerance.unwrap_or_else(|| scheme.default_tolerance());
+    let verifier = crate::signature::Verifier::new(scheme, vec![key], tolerance).with_public_url(
+        Some(PublicUrl {
             base: base.to_string(),
             route_path: path.to_string(),
-        }));
+        }),
+    );
     let head = RequestHead {
         method: &args.scheme.method,
         path,

@@ -14,8 +14,7 @@ pub(crate) use listen::parse_listen_address;
 pub use secret::{Secret, SecretSource};
 
 use crate::signature::{
-    Algorithm, DEFAULT_TOLERANCE, Encoding, Key, KeyForm, Layout, Part, PublicUrl, Scheme, Spec,
-    TimeFormat, Timestamp,
+    Algorithm, Encoding, Key, KeyForm, Layout, Part, PublicUrl, Scheme, Spec, TimeFormat, Timestamp,
 };
 use http::uri::{Authority, Scheme as UriScheme};
 use ipnet::IpNet;
@@ -704,7 +703,7 @@ fn validate_route(
         Some(tolerance) if tolerance.as_secs() == 0 => {
             return Err(invalid("tolerance", "must be at least 1s".into()));
         }
-        tolerance => tolerance.unwrap_or(DEFAULT_TOLERANCE),
+        tolerance => tolerance.unwrap_or_else(|| scheme.default_tolerance()),
     };
 
     let dedupe = match (raw.dedupe.map(Duration::from), raw.dedupe_max_entries) {
@@ -751,7 +750,7 @@ fn validate_route(
                 ),
             ));
         }
-        (Some(_), false) => {
+        (Some(_), false) if !scheme.signs_public_path() => {
             return Err(invalid(
                 "public_url",
                 format!(
@@ -760,7 +759,7 @@ fn validate_route(
                 ),
             ));
         }
-        (Some(url), true) => Some(PublicUrl {
+        (Some(url), _) => Some(PublicUrl {
             base: parse_public_url(&url).map_err(|m| invalid("public_url", m))?,
             route_path: path.clone(),
         }),

@@ -9,6 +9,7 @@ use super::spec::{Algorithm as A, KeyForm as K, Layout, Part, Spec, TimeFormat, 
 use super::{Coded, Encoding as E, Rules};
 use http::HeaderName;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Category {
@@ -45,10 +46,21 @@ pub struct Preset {
     pub(crate) docs: &'static str,
     /// Where the secret (or public key) comes from in the provider's UI.
     pub(crate) secret: &'static str,
+    /// The timestamp tolerance the provider documents, where it differs from
+    /// [`super::DEFAULT_TOLERANCE`]; a route's `tolerance` overrides it.
+    pub(crate) tolerance: Option<Duration>,
     rules: Rules,
 }
 
 impl Preset {
+    /// The same preset with the tolerance its provider documents.
+    fn with_tolerance(self, tolerance: Duration) -> Preset {
+        Preset {
+            tolerance: Some(tolerance),
+            ..self
+        }
+    }
+
     pub(super) fn rules(&self) -> Rules {
         self.rules.clone()
     }
@@ -65,6 +77,13 @@ impl Preset {
         match &self.rules {
             Rules::Coded(Coded::ClientState) => "(body) value[].clientState".into(),
             Rules::Coded(Coded::Mailgun) => "(body) signature.{timestamp,token,signature}".into(),
+            Rules::Coded(Coded::Adyen) => {
+                "(body) notificationItems[].NotificationRequestItem.additionalData.hmacSignature"
+                    .into()
+            }
+            Rules::Coded(Coded::Contentful) => {
+                "x-contentful-signature, x-contentful-timestamp, x-contentful-signed-headers".into()
+            }
             Rules::Described(spec) => {
                 let mut names: Vec<String> = spec.headers.iter().map(|h| h.to_string()).collect();
                 if let Some(header) = spec.timestamp.as_ref().and_then(|t| t.header.as_ref())
@@ -85,6 +104,12 @@ impl Preset {
         match &self.rules {
             Rules::Coded(Coded::ClientState) => "nothing: the body carries the clientState".into(),
             Rules::Coded(Coded::Mailgun) => "timestamp + token (from the body)".into(),
+            Rules::Coded(Coded::Adyen) => {
+                "hmac-sha256 of pspReference:originalReference:merchantAccountCode:merchantReference:value:currency:eventCode:success, per notification".into()
+            }
+            Rules::Coded(Coded::Contentful) => {
+                "hmac-sha256 of {method}\\n{path}\\n{the signed headers, name:value;…}\\n{body}".into()
+            }
             Rules::Described(spec) => {
                 let what = spec.describe_signed();
                 if spec.algorithm == A::Token {
@@ -243,9 +268,32 @@ fn described(
         category,
         docs,
         secret,
+        tolerance: None,
         rules: Rules::Described(Arc::new(spec)),
     }
 }
+
+fn coded(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    category: Category,
+    docs: &'static str,
+    secret: &'static str,
+    coded: Coded,
+) -> Preset {
+    Preset {
+        name,
+        aliases,
+        category,
+        docs,
+        secret,
+        tolerance: None,
+        rules: Rules::Coded(coded),
+    }
+}
+
+/// Twitch and Box: "older than 10 minutes" is their documented limit.
+const TEN_MINUTES: Duration = Duration::from_secs(10 * 60);
 
 static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
     use Category::*;
@@ -290,6 +338,22 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..sha256_b64("x-hubspot-signature-v3")
             },
         ),
+        // Zoho Billing (formerly Subscriptions) documents its signature; Zoho Payments signs
+        // differently (below). Zoho CRM sends no signature, only the parameters you add.
+        described(
+            "zoho",
+            &["zoho-billing", "zoho-subscriptions"],
+            Erp,
+            "https://www.zoho.com/billing/kb/webhooks/securing-webhooks.html",
+            "Zoho Billing → Settings → Automation → Webhooks → webhook → \"I want to secure this webhook\" → Secret Token (you choose it)",
+            Spec {
+                // The URL's query parameters, sorted, then the raw JSON body. (Zoho sorts
+                // the parameters of a form-encoded body together with the query's; send
+                // JSON, the default payload.)
+                signed: vec![Part::SortedQueryParams, Part::Body],
+                ..sha256_hex("x-zoho-webhook-signature")
+            },
+        ),
         described(
             "zoho-payments",
             &[],
@@ -314,6 +378,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             category: Erp,
             docs: "https://learn.microsoft.com/en-us/dynamics365/business-central/dev-itpro/api-reference/v2.0/dynamics-subscriptions",
             secret: "the clientState your app sets when it creates the subscription (POST …/subscriptions)",
+            tolerance: None,
             rules: Rules::Coded(Coded::ClientState),
         },
         described(
@@ -444,6 +509,25 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Coinbase Commerce → Settings → Notifications → Shared secret",
             sha256_hex("x-cc-webhook-signature"),
         ),
+        coded(
+            "adyen",
+            &[],
+            Payments,
+            "https://docs.adyen.com/development-resources/webhooks/secure-webhooks/verify-hmac-signatures",
+            "Adyen Customer Area → Developers → Webhooks → webhook → Security → HMAC key (hex)",
+            Coded::Adyen,
+        ),
+        described(
+            "adyen-platform",
+            &["adyen-balance-platform", "adyen-management"],
+            Payments,
+            "https://docs.adyen.com/development-resources/webhooks/secure-webhooks/verify-hmac-signatures",
+            "Adyen Customer Area → Developers → Webhooks → webhook → Security → HMAC key (hex)",
+            Spec {
+                key: K::Hex,
+                ..sha256_b64("hmacsignature")
+            },
+        ),
         // Developer tools.
         described(
             "github",
@@ -458,8 +542,19 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             &[],
             DeveloperTools,
             "https://docs.gitlab.com/user/project/integrations/webhooks/#validate-requests-with-a-secret-token",
-            "project → Settings → Webhooks → Secret token (you choose it); for signed deliveries use standard-webhooks",
+            "project → Settings → Webhooks → Secret token (you choose it); for signed deliveries use gitlab-signed",
             token("x-gitlab-token", "", E::Text),
+        ),
+        // GitLab's signing token: Standard Webhooks under webhook-* names. A separate preset,
+        // not a second way into `gitlab`: a route that also took the plain X-Gitlab-Token
+        // would let anyone holding that token past the signature.
+        described(
+            "gitlab-signed",
+            &[],
+            DeveloperTools,
+            "https://gitlab.com/gitlab-org/gitlab/-/merge_requests/230944",
+            "project → Settings → Webhooks → Signing token (whsec_…; or signing_token in the hooks API)",
+            standard_webhooks("webhook", "v1", A::HmacSha256, K::Whsec),
         ),
         described(
             "bitbucket",
@@ -602,6 +697,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             category: Communication,
             docs: "https://documentation.mailgun.com/docs/mailgun/user-manual/tracking-messages/#securing-webhooks",
             secret: "Mailgun → Sending → Webhooks → HTTP webhook signing key",
+            tolerance: None,
             rules: Rules::Coded(Coded::Mailgun),
         },
         described(
@@ -708,6 +804,26 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "WooCommerce → Settings → Advanced → Webhooks → webhook → Secret",
             sha256_b64("x-wc-webhook-signature"),
         ),
+        // BigCommerce signs nothing: it sends the headers given when the hook is created,
+        // "so destination URIs can be secured with basic authentication".
+        described(
+            "bigcommerce",
+            &[],
+            Commerce,
+            "https://developer.bigcommerce.com/docs/integrations/webhooks#security",
+            "the user:password you put in the hook's headers as Authorization: Basic … (POST /v3/hooks)",
+            token("authorization", "Basic ", E::Base64),
+        ),
+        coded(
+            "contentful",
+            &[],
+            Commerce,
+            "https://www.contentful.com/developers/docs/webhooks/request-verification/",
+            "Contentful → space → Settings → Webhooks → Settings → Enable request verification → signing secret",
+            Coded::Contentful,
+        )
+        // node-apps-toolkit's verifyRequest refuses signatures older than 30 s by default.
+        .with_tolerance(Duration::from_secs(30)),
         described(
             "typeform",
             &[],
@@ -730,7 +846,9 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 vec![Part::Timestamp, text("."), Part::Body],
                 UnixSeconds,
             ),
-        ),
+        )
+        // Calendly's guide rejects signatures older than three minutes.
+        .with_tolerance(Duration::from_secs(3 * 60)),
         described(
             "twitch",
             &[],
@@ -752,7 +870,8 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                     E::Hex,
                 )
             },
-        ),
+        )
+        .with_tolerance(TEN_MINUTES),
         described(
             "docusign",
             &[],
@@ -793,7 +912,8 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 id: Some(header("box-delivery-id")),
                 ..sha256_b64("box-signature-primary")
             },
-        ),
+        )
+        .with_tolerance(TEN_MINUTES),
         described(
             "mux",
             &[],

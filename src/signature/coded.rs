@@ -1,7 +1,13 @@
-//! The providers a [`super::Spec`] cannot describe, because the proof sits inside the JSON
-//! body: Microsoft Graph / Business Central (`clientState` in every notification) and
-//! Mailgun (a `signature` object with timestamp, token and HMAC). Same interface: keys from
-//! secrets, a verdict from the body.
+//! The providers a [`super::Spec`] cannot describe. Most because the proof sits inside the
+//! JSON body: Microsoft Graph / Business Central (`clientState` in every notification),
+//! Mailgun (a `signature` object with timestamp, token and HMAC) and Adyen (an HMAC of
+//! fields in every notification). Contentful because the sender chooses which headers it
+//! signs. Same interface: keys from secrets, a verdict from the request.
+
+mod adyen;
+pub(crate) mod contentful;
+
+pub(crate) use contentful::begin as contentful_begin;
 
 use super::engine::any_match;
 use super::{
@@ -14,6 +20,7 @@ use sha2::{Digest, Sha256};
 /// Notifications in one Graph delivery; Graph batches, but not hundreds.
 const MAX_NOTIFICATIONS: usize = 1000;
 
+/// A scheme written as code, behind the same interface as a [`super::Spec`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Coded {
     /// `{"value":[{"clientState":"<secret>", …}, …]}`: every notification must carry a
@@ -22,6 +29,12 @@ pub(crate) enum Coded {
     /// `{"signature":{"timestamp","token","signature"}, "event-data":{…}}`, the signature
     /// being hex HMAC-SHA256(key, timestamp + token).
     Mailgun,
+    /// `{"notificationItems":[{"NotificationRequestItem":{…, "additionalData":
+    /// {"hmacSignature"}}}]}`: base64 HMAC-SHA256 (hex key) of eight fields, per item.
+    Adyen,
+    /// `x-contentful-signature`: hex HMAC-SHA256 of method, path, the headers listed in
+    /// `x-contentful-signed-headers`, and the body. Streams like a described scheme.
+    Contentful,
 }
 
 static CLIENT_STATE: HeaderName = HeaderName::from_static("clientstate");
@@ -34,24 +47,53 @@ impl Coded {
         match self {
             Coded::ClientState => CLIENT_STATE.clone(),
             Coded::Mailgun => MAILGUN_SIGNATURE.clone(),
+            Coded::Adyen => adyen::FIELD.clone(),
+            Coded::Contentful => contentful::SIGNATURE.clone(),
         }
     }
 
+    /// Whether a signed timestamp is checked, so that `tolerance` applies.
     pub(crate) fn has_timestamp(self) -> bool {
-        self == Coded::Mailgun
+        matches!(self, Coded::Mailgun | Coded::Contentful)
     }
 
+    /// What a configured secret must look like, for `hookwall check` and error messages.
     pub(crate) fn key_description(self) -> &'static str {
         match self {
             Coded::ClientState => "the clientState given when creating the subscription",
             Coded::Mailgun => "the HTTP webhook signing key, as written",
+            Coded::Adyen => "the HMAC key in hex",
+            Coded::Contentful => "the 64-character signing secret, as written",
         }
     }
 
+    /// Turns a configured secret into a verification key.
     pub(crate) fn key_from_secret(self, secret: &[u8]) -> Result<Key, super::KeyError> {
         match self {
             Coded::ClientState => Key::from_secret(Algorithm::Token, KeyForm::Utf8, secret),
             Coded::Mailgun => Key::from_secret(Algorithm::HmacSha256, KeyForm::Utf8, secret),
+            Coded::Adyen => Key::from_secret(Algorithm::HmacSha256, KeyForm::Hex, secret),
+            Coded::Contentful if secret.len() != contentful::SECRET_LEN => {
+                Err(super::KeyError::Length {
+                    expected: contentful::SECRET_LEN,
+                    found: secret.len(),
+                })
+            }
+            Coded::Contentful => Key::from_secret(Algorithm::HmacSha256, KeyForm::Utf8, secret),
+        }
+    }
+
+    /// Whether the proof is written into the body, so `hookwall sign` prints a signed body
+    /// rather than headers.
+    pub fn signs_inside_body(self) -> bool {
+        self == Coded::Adyen
+    }
+
+    /// The body with the proof written in (Adyen), for `hookwall sign` and tests.
+    pub(super) fn sign_body(self, body: &[u8], secret: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            Coded::Adyen => adyen::sign(body, secret),
+            _ => Err("this scheme's proof is not written into the body".into()),
         }
     }
 
@@ -70,6 +112,9 @@ impl Coded {
         match self {
             Coded::ClientState => client_state(&json, keys),
             Coded::Mailgun => mailgun(&json, keys, now, tolerance),
+            Coded::Adyen => adyen::verify(&json, keys),
+            // Verified by the engine as a stream (see `contentful::begin`).
+            Coded::Contentful => Err(Rejection::Mismatch),
         }
     }
 }

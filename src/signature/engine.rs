@@ -58,6 +58,20 @@ pub(super) fn begin(
     tolerance: i64,
 ) -> Result<Verification, Rejection> {
     let spec = match verifier.scheme.rules() {
+        // Contentful's proof is in headers and its message ends with the body: it streams.
+        Rules::Coded(Coded::Contentful) => {
+            let public_url = verifier.public_url.as_ref();
+            let (offered, prefix) =
+                super::coded::contentful_begin(head, public_url, now, tolerance)?;
+            return Ok(Verification {
+                running: streaming(
+                    &verifier.keys,
+                    vec![Resolved::Bytes(prefix), Resolved::Body],
+                ),
+                offered,
+                signed_id: None,
+            });
+        }
         Rules::Coded(coded) => {
             return Ok(Verification {
                 running: Running::Coded {
@@ -117,6 +131,9 @@ pub(super) fn begin(
                 Part::Text(text) => Resolved::Bytes(text.as_bytes().to_vec()),
                 Part::Body => Resolved::Body,
                 Part::SortedFormParams => Resolved::SortedFormParams,
+                Part::SortedQueryParams => {
+                    Resolved::Bytes(sorted_params(head.query.unwrap_or("").as_bytes()))
+                }
                 Part::Header(name) => {
                     Resolved::Bytes(single_header(head.headers, name)?.as_bytes().to_vec())
                 }
@@ -292,19 +309,25 @@ fn message(parts: &[Resolved], body: &[u8]) -> Vec<u8> {
         match part {
             Resolved::Bytes(bytes) => message.extend_from_slice(bytes),
             Resolved::Body => message.extend_from_slice(body),
-            Resolved::SortedFormParams => {
-                let mut params: Vec<(String, String)> = form_urlencoded::parse(body)
-                    .map(|(name, value)| (name.into_owned(), value.into_owned()))
-                    .collect();
-                params.sort();
-                for (name, value) in params {
-                    message.extend_from_slice(name.as_bytes());
-                    message.extend_from_slice(value.as_bytes());
-                }
-            }
+            Resolved::SortedFormParams => message.extend_from_slice(&sorted_params(body)),
         }
     }
     message
+}
+
+/// Form-encoded parameters (a body or a query), decoded and sorted by name, each written name
+/// then value: what Twilio, Mandrill and Zoho Billing sign.
+pub(super) fn sorted_params(encoded: &[u8]) -> Vec<u8> {
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(encoded)
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    params.sort();
+    let mut text = Vec::new();
+    for (name, value) in params {
+        text.extend_from_slice(name.as_bytes());
+        text.extend_from_slice(value.as_bytes());
+    }
+    text
 }
 
 /// True when any `computed` equals any `offered`; every pair is compared, with no early exit,

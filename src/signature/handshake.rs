@@ -7,16 +7,23 @@
 //! | provider | handshake | who answers |
 //! |---|---|---|
 //! | Microsoft Graph / Business Central | `?validationToken=…`, unsigned, no body | hookwall, before verification: echoes the token |
-//! | Zoom | `endpoint.url_validation`, signed | hookwall, after verification: `encryptedToken` from the first secret |
+//! | Zoom | `endpoint.url_validation`, signed | hookwall, after verification: `encryptedToken` from the secret that signed it |
 //! | Slack | `url_verification`, signed | hookwall, after verification: echoes `challenge` |
 //! | Discord | PING (`type` 1), signed | hookwall, after verification: PONG |
 //! | Twitch | `webhook_callback_verification`, signed | hookwall, after verification: echoes `challenge` |
 //! | Xero | intent to receive: signed and badly signed deliveries | hookwall 401s the bad ones, the app's 200 answers the good ones |
 //!
 //! Zoom's answer is an HMAC of a value the sender chooses, so it is only given to requests
-//! whose own signature verified: otherwise anyone could make hookwall sign anything.
+//! whose own signature verified: otherwise anyone could make hookwall sign anything. Zoom
+//! checks the answer with the app's current secret token, the one it signed the validation
+//! request with; so while two secrets are configured (rotation), hookwall answers with the
+//! secret whose signature matched, whichever position it has.
 
-use super::{Key, RequestHead, Rules, Verifier};
+use super::{Algorithm, Encoding, Key, MacKey, RequestHead, Rules, Verifier};
+use http::HeaderName;
+use subtle::ConstantTimeEq;
+
+static ZOOM_SIGNATURE: HeaderName = HeaderName::from_static("x-zm-signature");
 
 /// Challenges and tokens longer than this are not handshakes.
 const MAX_CHALLENGE_LEN: usize = 1024;
@@ -75,9 +82,7 @@ pub(crate) fn after_verification(
     match name {
         "zoom" if json["event"] == "endpoint.url_validation" => {
             let plain = short(&json["payload"]["plainToken"])?;
-            let Some(Key::Mac(mac)) = verifier.keys().first() else {
-                return None;
-            };
+            let mac = zoom_signing_key(verifier, head, body)?;
             let encrypted = hex::encode(mac.tag_of(&[plain.as_bytes()]).as_bytes());
             Some(json_answer(serde_json::json!({
                 "plainToken": plain,
@@ -94,6 +99,39 @@ pub(crate) fn after_verification(
         }),
         _ => None,
     }
+}
+
+/// The configured secret whose `v0:{timestamp}:{body}` HMAC is the request's `x-zm-signature`
+/// (compared in constant time), or the first one when none is (it verified, so one is).
+fn zoom_signing_key<'a>(
+    verifier: &'a Verifier,
+    head: RequestHead<'_>,
+    body: &[u8],
+) -> Option<&'a MacKey> {
+    let macs = verifier.keys().iter().filter_map(Key::as_mac);
+    let offered = head
+        .headers
+        .get(&ZOOM_SIGNATURE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.strip_prefix("v0="))
+        .and_then(|hex| {
+            Encoding::Hex
+                .decode_signature(&ZOOM_SIGNATURE, hex, Algorithm::HmacSha256)
+                .ok()
+        });
+    let stamp = head
+        .headers
+        .get("x-zm-request-timestamp")
+        .map(|value| value.as_bytes());
+    if let (Some(offered), Some(stamp)) = (offered, stamp) {
+        for mac in macs.clone() {
+            let computed = mac.tag_of(&[b"v0:", stamp, b":", body]);
+            if bool::from(computed.as_bytes().ct_eq(offered.as_bytes())) {
+                return Some(mac);
+            }
+        }
+    }
+    verifier.keys().iter().find_map(Key::as_mac)
 }
 
 fn json_answer(value: serde_json::Value) -> Answer {
@@ -132,6 +170,37 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
         assert_eq!(json["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
         assert_eq!(json["encryptedToken"], expected);
+    }
+
+    #[test]
+    fn zoom_answers_with_the_secret_that_signed_the_validation_request() {
+        // Rotation: the old secret is listed first, Zoom now signs with the new one, and it
+        // checks encryptedToken with the new one too.
+        use hmac::{KeyInit, Mac};
+        let hmac = |key: &[u8], parts: &[&[u8]]| {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+            parts.iter().for_each(|part| mac.update(part));
+            hex::encode(mac.finalize().into_bytes())
+        };
+        let scheme = Scheme::builtin("zoom").unwrap();
+        let keys = [b"old zoom token".as_slice(), b"new zoom token"]
+            .map(|secret| scheme.key_from_secret(secret).unwrap())
+            .to_vec();
+        let verifier = Verifier::new(scheme, keys, DEFAULT_TOLERANCE);
+        let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
+        for secret in [b"new zoom token".as_slice(), b"old zoom token"] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-zm-request-timestamp", "1654503849".parse().unwrap());
+            let signature = hmac(secret, &[b"v0:1654503849:", body]);
+            headers.insert("x-zm-signature", format!("v0={signature}").parse().unwrap());
+            let answer = after_verification(&verifier, RequestHead::post(&headers), body).unwrap();
+            let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+            assert_eq!(
+                json["encryptedToken"],
+                hmac(secret, &[b"qgg8vlvZRS6UYooatFL8Aw"]),
+                "answered with another secret than the one that signed"
+            );
+        }
     }
 
     #[test]

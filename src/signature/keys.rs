@@ -66,6 +66,14 @@ pub enum KeyError {
         /// What is wrong with it and which forms are read.
         problem: &'static str,
     },
+    /// A secret of the wrong length for its scheme (Contentful's are 64 characters).
+    #[error("this scheme's secrets are {expected} characters; this one is {found}")]
+    Length {
+        /// The length the provider issues.
+        expected: usize,
+        /// The configured secret's length.
+        found: usize,
+    },
     /// A private key (`hookwall sign` on public-key schemes) that cannot be read or used.
     #[error("{problem}")]
     PrivateKey {

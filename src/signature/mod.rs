@@ -93,8 +93,18 @@ impl Scheme {
         }
     }
 
+    /// The preset's name, or `hmac` for a route's own description.
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How far a signed timestamp may be from the clock unless the route sets `tolerance`:
+    /// what the provider documents ([`catalogue::Preset::tolerance`]), else
+    /// [`DEFAULT_TOLERANCE`].
+    pub fn default_tolerance(&self) -> Duration {
+        catalogue::find(&self.name)
+            .and_then(|preset| preset.tolerance)
+            .unwrap_or(DEFAULT_TOLERANCE)
     }
 
     /// The declarative description, unless the scheme is code.
@@ -129,6 +139,12 @@ impl Scheme {
     /// Whether the signed content includes the URL, so the route needs `public_url`.
     pub fn signs_url(&self) -> bool {
         self.spec().is_some_and(Spec::signs_url)
+    }
+
+    /// Whether the signed content includes the path the provider posted to (Contentful), so
+    /// an optional `public_url` says it when ingress rewrites the path.
+    pub(crate) fn signs_public_path(&self) -> bool {
+        matches!(self.rules, Rules::Coded(Coded::Contentful))
     }
 
     /// What a configured secret must look like, for `hookwall check` and error messages.

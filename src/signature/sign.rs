@@ -62,6 +62,7 @@ impl Scheme {
     ) -> Result<Vec<(HeaderName, HeaderValue)>, SignError> {
         let spec = match self.rules() {
             Rules::Described(spec) => spec,
+            Rules::Coded(super::Coded::Contentful) => return contentful(secret, delivery),
             Rules::Coded(_) => {
                 return Err(SignError::ProofInBody {
                     scheme: self.name().to_string(),
@@ -102,15 +103,15 @@ impl Scheme {
                             });
                         }
                         Part::SortedFormParams => {
-                            let mut params: Vec<(String, String)> =
-                                form_urlencoded::parse(delivery.body)
-                                    .map(|(n, v)| (n.into_owned(), v.into_owned()))
-                                    .collect();
-                            params.sort();
-                            for (name, value) in params {
-                                message.extend_from_slice(name.as_bytes());
-                                message.extend_from_slice(value.as_bytes());
-                            }
+                            message.extend_from_slice(&super::engine::sorted_params(delivery.body))
+                        }
+                        Part::SortedQueryParams => {
+                            let query = delivery
+                                .url
+                                .and_then(|url| url.split_once('?'))
+                                .map_or("", |(_, query)| query);
+                            message
+                                .extend_from_slice(&super::engine::sorted_params(query.as_bytes()))
                         }
                     }
                 }
@@ -159,6 +160,57 @@ impl Scheme {
         headers.push((spec.headers[0].clone(), header_value(&value)?));
         Ok(headers)
     }
+}
+
+impl Scheme {
+    /// Whether `hookwall sign` writes the proof into the body (Adyen) instead of headers.
+    pub fn signs_inside_body(&self) -> bool {
+        matches!(self.rules(), Rules::Coded(coded) if coded.signs_inside_body())
+    }
+
+    /// The body with the proof written in, for schemes whose proof is inside it (Adyen).
+    pub fn sign_body(&self, secret: &[u8], body: &[u8]) -> Result<Vec<u8>, String> {
+        match self.rules() {
+            Rules::Coded(coded) => coded.sign_body(body, secret),
+            Rules::Described(_) => Err(format!(
+                "the {} scheme signs in headers; use Scheme::sign",
+                self.name()
+            )),
+        }
+    }
+}
+
+/// Contentful's headers for `delivery`: the timestamp and the list are the only signed
+/// headers, as when `signRequest` is given none.
+fn contentful(
+    secret: &[u8],
+    delivery: &Delivery<'_>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, SignError> {
+    use super::coded::contentful::{SIGNATURE, SIGNED_HEADERS, TIMESTAMP, canonical_prefix};
+    let key = super::Coded::Contentful.key_from_secret(secret)?;
+    let mac = key.as_mac().ok_or(KeyError::NotHmac {
+        algorithm: "Contentful's key",
+    })?;
+    let target = match delivery.url {
+        Some(url) => {
+            let after_scheme = url.find("://").map_or(url, |at| &url[at + 3..]);
+            after_scheme
+                .find('/')
+                .map_or("/", |slash| &after_scheme[slash..])
+        }
+        None => "/",
+    };
+    let millis = delivery.now * 1000;
+    let prefix = canonical_prefix(delivery.method, target, Vec::new(), millis);
+    let signature = hex::encode(mac.tag_of(&[&prefix, delivery.body]).as_bytes());
+    Ok(vec![
+        (
+            SIGNED_HEADERS.clone(),
+            HeaderValue::from_static("x-contentful-signed-headers,x-contentful-timestamp"),
+        ),
+        (TIMESTAMP.clone(), header_value(&millis.to_string())?),
+        (SIGNATURE.clone(), header_value(&signature)?),
+    ])
 }
 
 /// A header value for signing output. Signatures are hex or base64, but ids and tokens come

@@ -151,6 +151,9 @@ pub(crate) enum Part {
     /// A form-encoded body's parameters sorted by name, each written name then value
     /// (Twilio, Mandrill). Needs the whole body before the MAC can start.
     SortedFormParams,
+    /// The request's query parameters sorted by name, each written name then value, decoded
+    /// (Zoho Billing signs them before the body). Nothing when there is no query.
+    SortedQueryParams,
 }
 
 impl Part {
@@ -164,6 +167,7 @@ impl Part {
             Part::Method => "{method}".into(),
             Part::Url => "{url}".into(),
             Part::SortedFormParams => "{form-params}".into(),
+            Part::SortedQueryParams => "{query-params}".into(),
         }
     }
 
@@ -184,6 +188,7 @@ impl Part {
                         "method" => Part::Method,
                         "url" => Part::Url,
                         "form-params" => Part::SortedFormParams,
+                        "query-params" => Part::SortedQueryParams,
                         _ => match name.strip_prefix("header:") {
                             Some(header) => Part::Header(
                                 HeaderName::try_from(header)
@@ -191,7 +196,7 @@ impl Part {
                             ),
                             None => {
                                 return Err(format!(
-                                    "unknown part {{{name}}}; use {{body}}, {{timestamp}}, {{method}}, {{url}}, {{form-params}} or {{header:NAME}}"
+                                    "unknown part {{{name}}}; use {{body}}, {{timestamp}}, {{method}}, {{url}}, {{form-params}}, {{query-params}} or {{header:NAME}}"
                                 ));
                             }
                         },

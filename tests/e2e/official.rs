@@ -38,6 +38,10 @@ pub enum Library {
     /// `coinbase-commerce`, `line-bot-sdk`, `box-sdk-gen`, `twilio` and `mailgun`, behind one
     /// program the same way (tests/e2e/libraries.rs).
     CataloguePython,
+    /// npm `@adyen/api-library` (its HmacValidator), with ops of its own.
+    Adyen,
+    /// npm `@contentful/node-apps-toolkit` (signRequest, verifyRequest), with ops of its own.
+    Contentful,
 }
 
 impl Library {
@@ -50,6 +54,8 @@ impl Library {
             Library::Octokit => "@octokit/webhooks-methods (npm)",
             Library::Catalogue => "the catalogue's npm libraries (catalogue_signer.mjs)",
             Library::CataloguePython => "the catalogue's PyPI libraries (catalogue_signer.py)",
+            Library::Adyen => "@adyen/api-library (npm)",
+            Library::Contentful => "@contentful/node-apps-toolkit (npm)",
         }
     }
 
@@ -62,6 +68,8 @@ impl Library {
             Library::Octokit => ("node", "github_signer.mjs"),
             Library::Catalogue => ("node", "catalogue_signer.mjs"),
             Library::CataloguePython => ("python3", "catalogue_signer.py"),
+            Library::Adyen => ("node", "adyen_signer.mjs"),
+            Library::Contentful => ("node", "contentful_signer.mjs"),
         };
         let mut command = Command::new(program);
         command.arg(repo_path("tests/support/signers").join(script));
