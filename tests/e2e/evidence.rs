@@ -19,6 +19,7 @@
 //! | xero | formula | |
 //! | quickbooks | provider SDK vector https://github.com/intuit/QuickBooks-V3-Java-SDK/blob/1324623f8fa65e7ef2b2a4caaf73d6b0a7fafdd3/ipp-v3-java-devkit/src/test/java/com/intuit/ipp/services/WebhooksServiceTest.java | src/signature/tests.rs quickbooks_vector_from_intuits_java_sdk |
 //! | hubspot | library hubspot-api-client==12.0.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | zoho | formula | |
 //! | zoho-payments | formula | |
 //! | business-central | docs example https://learn.microsoft.com/en-us/dynamics365/business-central/dev-itpro/api-reference/v2.0/dynamics-subscriptions#notifications-and-change-types | evidence::business_centrals_documented_sample_notification_is_forwarded_only_with_its_client_state |
 //! | close | formula | |
@@ -33,9 +34,13 @@
 //! | checkout | provider SDK vector https://github.com/checkout/Checkout-SAP-Cloud-Commerce-2105/blob/98b1d5ff15a45f44daefb1c86bef0995e05b4f8b/hybris/bin/modules/checkoutcom/checkoutevents/testsrc/com/checkout/hybris/events/validators/impl/DefaultCheckoutComRequestEventValidatorTest.java | src/signature/tests.rs checkout_vectors_from_its_sap_commerce_plugin |
 //! | lemon-squeezy | formula | |
 //! | coinbase-commerce | library coinbase-commerce==1.0.1 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | adyen | library @adyen/api-library@32.1.0 | catalogue::adyens_library_and_the_adyen_presets_agree |
+//! | adyen | docs example https://docs.adyen.com/development-resources/webhooks/secure-webhooks/verify-hmac-signatures | src/signature/coded/adyen.rs adyens_documented_example_verifies |
+//! | adyen-platform | library @adyen/api-library@32.1.0 | catalogue::adyens_library_and_the_adyen_presets_agree |
 //! | github | library @octokit/webhooks-methods@6.0.0 | schemes::github_deliveries_signed_by_octokit_are_forwarded_and_forgeries_refused |
 //! | github | docs example https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation | src/signature/tests.rs github_documented_vector |
 //! | gitlab | formula | |
+//! | gitlab-signed | library standardwebhooks==1.1.0 | catalogue::gitlab_signed_webhooks_verify_with_the_standard_webhooks_library |
 //! | bitbucket | formula | |
 //! | jira | formula | |
 //! | linear | library @linear/sdk@98.0.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
@@ -62,6 +67,8 @@
 //! | meta | provider SDK vector https://github.com/WhatsApp/WhatsApp-Nodejs-SDK/blob/58ca3d5fceea604e18393734578d9a7944a37b15/src/__tests__/utils.test.ts | src/signature/tests.rs meta_vector_from_the_whatsapp_sdk |
 //! | shopify | library @shopify/shopify-api@13.1.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | woocommerce | provider SDK vector https://github.com/woocommerce/woocommerce/blob/6147c5e685a97beb873ac2548044cf04d2a48a66/plugins/woocommerce/tests/legacy/unit-tests/webhooks/crud.php | src/signature/tests.rs woocommerce_vector_from_its_own_tests |
+//! | bigcommerce | formula | |
+//! | contentful | library @contentful/node-apps-toolkit@3.16.1 | catalogue::contentfuls_library_and_the_contentful_preset_agree |
 //! | typeform | formula | |
 //! | calendly | formula | |
 //! | twitch | formula | |
@@ -78,9 +85,9 @@
 //! | svix | library svix==2.9.1 | libraries::the_svix_preset_forwards_what_svixs_library_signs_and_svix_verifies_what_arrived |
 //! | standard-webhooks-ed25519 | provider SDK vector https://github.com/svix/svix-webhooks/blob/4fc0cfb8b426c87ef7e2b937e7d896a71d456a47/server/svix-server/src/worker.rs | src/signature/tests.rs standard_webhooks_ed25519_vector_from_svix_server |
 //!
-//! Presets with an official library or a docs example: 25 of 59.
+//! Presets with an official library or a docs example: 29 of 65.
 //! Presets whose only evidence is a provider SDK vector: 7 (quickbooks, checkout, pagerduty, buildkite, meta, woocommerce, standard-webhooks-ed25519).
-//! Presets with any of the three: 32 of 59; formula only: 27.
+//! Presets with any of the three: 36 of 65; formula only: 29.
 //! <!-- evidence:end -->
 
 use crate::common::repo_path;
@@ -120,6 +127,8 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         "hubspot",
         &[Library("hubspot-api-client==12.0.0", LIBRARIES)],
     ),
+    // Zoho Billing's help prints the string to sign but no digest: formula only.
+    ("zoho", &[]),
     ("zoho-payments", &[]),
     (
         "business-central",
@@ -165,6 +174,26 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         &[Library("coinbase-commerce==1.0.1", LIBRARIES)],
     ),
     (
+        "adyen",
+        &[
+            Library(
+                "@adyen/api-library@32.1.0",
+                "catalogue::adyens_library_and_the_adyen_presets_agree",
+            ),
+            Example(
+                "https://docs.adyen.com/development-resources/webhooks/secure-webhooks/verify-hmac-signatures",
+                "src/signature/coded/adyen.rs adyens_documented_example_verifies",
+            ),
+        ],
+    ),
+    (
+        "adyen-platform",
+        &[Library(
+            "@adyen/api-library@32.1.0",
+            "catalogue::adyens_library_and_the_adyen_presets_agree",
+        )],
+    ),
+    (
         "github",
         &[
             Library(
@@ -178,6 +207,13 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         ],
     ),
     ("gitlab", &[]),
+    (
+        "gitlab-signed",
+        &[Library(
+            "standardwebhooks==1.1.0",
+            "catalogue::gitlab_signed_webhooks_verify_with_the_standard_webhooks_library",
+        )],
+    ),
     ("bitbucket", &[]),
     ("jira", &[]),
     ("linear", &[Library("@linear/sdk@98.0.0", LIBRARIES)]),
@@ -260,6 +296,15 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         &[Vector(
             "https://github.com/woocommerce/woocommerce/blob/6147c5e685a97beb873ac2548044cf04d2a48a66/plugins/woocommerce/tests/legacy/unit-tests/webhooks/crud.php",
             "src/signature/tests.rs woocommerce_vector_from_its_own_tests",
+        )],
+    ),
+    // BigCommerce signs nothing; its docs say to secure the hook with basic authentication.
+    ("bigcommerce", &[]),
+    (
+        "contentful",
+        &[Library(
+            "@contentful/node-apps-toolkit@3.16.1",
+            "catalogue::contentfuls_library_and_the_contentful_preset_agree",
         )],
     ),
     ("typeform", &[]),
