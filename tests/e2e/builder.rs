@@ -119,15 +119,6 @@ setters!(Server {
     reload_interval: Duration,
 });
 
-impl Server {
-    /// `[server]` lines as TOML text, merged in. Only for `Stage::start`, which the scheme
-    /// catalogue tests still call.
-    pub fn settings_text(mut self, lines: &str) -> Self {
-        self.table.extend(table_from_text(lines));
-        self
-    }
-}
-
 setters!(Server [list] { trusted_proxies, allow_sources });
 
 /// `[admin]`, less `listen`.
@@ -265,10 +256,9 @@ impl RouteSpec {
         self
     }
 
-    /// Settings a scheme test was written with as TOML lines (`key = value`), merged in.
-    /// Only for the scheme catalogue tests until they move to the typed setters.
-    pub fn settings_text(mut self, lines: &str) -> Self {
-        self.table.extend(table_from_text(lines));
+    /// `public_url`: the URL the provider posts to, for schemes that sign it.
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.table.insert("public_url".into(), url.to_toml());
         self
     }
 
@@ -298,10 +288,6 @@ setters!(RouteSpec {
     encoding: &str,
     algorithm: &str,
 });
-
-fn table_from_text(lines: &str) -> Table {
-    toml::from_str(lines).unwrap_or_else(|err| panic!("settings are TOML lines: {err}\n{lines}"))
-}
 
 /// How the listener is secured.
 #[derive(Clone)]

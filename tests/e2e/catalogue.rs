@@ -7,7 +7,8 @@
 //! tampered one; where the documentation gives a worked example (Twilio), it is checked too.
 //! Last, the endpoint handshakes hookwall answers itself.
 
-use crate::delivery::{Route, Stage};
+use crate::common::RouteSpec;
+use crate::delivery::Stage;
 use crate::official::{self, Headers, Library, unix_now};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -625,32 +626,18 @@ fn path(preset: &str) -> String {
 async fn every_preset_forwards_its_providers_deliveries_and_refuses_forgeries() {
     let rows = rows();
     let paths: Vec<String> = rows.iter().map(|row| path(row.preset)).collect();
-    let settings: Vec<String> = rows
-        .iter()
-        .zip(&paths)
-        .map(|(row, path)| {
-            let scheme = hookwall::signature::Scheme::builtin(row.preset).unwrap();
-            if scheme.signs_url() {
-                format!(
-                    "scheme = \"{}\"\npublic_url = \"{PUBLIC_BASE}{path}\"",
-                    row.preset
-                )
-            } else {
-                format!("scheme = \"{}\"", row.preset)
-            }
-        })
-        .collect();
-    let routes: Vec<Route> = rows
-        .iter()
-        .zip(&paths)
-        .zip(&settings)
-        .map(|((row, path), settings)| Route {
-            path,
-            settings,
-            secrets: &row.secrets,
-        })
-        .collect();
-    let stage = Stage::start("", &routes).await;
+    let routes = rows.iter().zip(&paths).map(|(row, path)| {
+        let route = RouteSpec::new(path, row.preset).secrets(row.secrets);
+        if hookwall::signature::Scheme::builtin(row.preset)
+            .unwrap()
+            .signs_url()
+        {
+            route.public_url(&format!("{PUBLIC_BASE}{path}"))
+        } else {
+            route
+        }
+    });
+    let stage = Stage::start_routes(routes).await;
     let mut covered = std::collections::BTreeSet::new();
     for (row, path) in rows.iter().zip(&paths) {
         // Each row signs at its own time: Contentful's window is 30 s, and the whole table
@@ -771,21 +758,10 @@ async fn public_key_presets_forward_what_the_providers_libraries_accept() {
     let (sendgrid_a, sendgrid_b) = (public(2, "public"), public(3, "public_pem"));
     let discord_keys = [discord_a.as_str(), discord_b.as_str()];
     let sendgrid_keys = [sendgrid_a.as_str(), sendgrid_b.as_str()];
-    let stage = Stage::start(
-        "",
-        &[
-            Route {
-                path: "/catalogue/discord",
-                settings: "scheme = \"discord\"",
-                secrets: &discord_keys,
-            },
-            Route {
-                path: "/catalogue/sendgrid",
-                settings: "scheme = \"sendgrid\"",
-                secrets: &sendgrid_keys,
-            },
-        ],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new("/catalogue/discord", "discord").secrets(discord_keys.iter().copied()),
+        RouteSpec::new("/catalogue/sendgrid", "sendgrid").secrets(sendgrid_keys.iter().copied()),
+    ])
     .await;
     let now = unix_now();
     let deliveries = [
@@ -901,15 +877,9 @@ async fn public_key_presets_forward_what_the_providers_libraries_accept() {
 #[tokio::test]
 async fn paddles_library_accepts_the_deliveries_the_paddle_preset_forwards() {
     const SECRET: &str = "pdl_ntfset_01hv8wx1_current";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: "/catalogue/paddle",
-            settings: "scheme = \"paddle\"",
-            secrets: &[SECRET],
-        }],
-    )
-    .await;
+    let stage =
+        Stage::start_routes([RouteSpec::new("/catalogue/paddle", "paddle").secrets([SECRET])])
+            .await;
     // Paddle's validator reads the real clock and refuses signatures older than 5 s; a
     // timestamp a minute ahead passes it and hookwall's five-minute window alike.
     let at = unix_now() + 60;
@@ -950,15 +920,12 @@ async fn standard_webhooks_ed25519_v1a_signatures_verify_with_whpk_keys() {
         hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
     let pair = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
     let public = format!("whpk_{}", B64.encode(pair.public_key().as_ref()));
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: "/catalogue/v1a",
-            settings: "scheme = \"standard-webhooks-ed25519\"",
-            secrets: &[public.as_str()],
-        }],
-    )
-    .await;
+    let stage =
+        Stage::start_routes([
+            RouteSpec::new("/catalogue/v1a", "standard-webhooks-ed25519")
+                .secrets([public.as_str()]),
+        ])
+        .await;
     let now = unix_now();
     let id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
     let sign = |prefix: &str| {
@@ -1007,14 +974,9 @@ async fn standard_webhooks_ed25519_v1a_signatures_verify_with_whpk_keys() {
 /// GvWf1cFY/Q7PnoempGyD5oXAezc=. hookwall sits behind ingress at /myapp.php.
 #[tokio::test]
 async fn twilio_documented_example_verifies_with_public_url_and_query() {
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: "/myapp.php",
-            settings: "scheme = \"twilio\"\npublic_url = \"https://mycompany.com/myapp.php\"",
-            secrets: &["12345"],
-        }],
-    )
+    let stage = Stage::start_routes([RouteSpec::new("/myapp.php", "twilio")
+        .public_url("https://mycompany.com/myapp.php")
+        .secrets(["12345"])])
     .await;
     let form = "CallSid=CA1234567890ABCDE&Caller=%2B14158675310&Digits=1234&From=%2B14158675310&To=%2B18005551212";
     let signed = h(&[(
@@ -1053,36 +1015,13 @@ async fn endpoint_handshakes_are_answered_by_hookwall_after_verification() {
         hex::decode("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60").unwrap();
     let discord = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
     let discord_public = hex::encode(discord.public_key().as_ref());
-    let stage = Stage::start(
-        "",
-        &[
-            Route {
-                path: "/h/zoom",
-                settings: "scheme = \"zoom\"",
-                secrets: &["zoom-secret-token"],
-            },
-            Route {
-                path: "/h/slack",
-                settings: "scheme = \"slack\"",
-                secrets: &["slack-signing-secret"],
-            },
-            Route {
-                path: "/h/discord",
-                settings: "scheme = \"discord\"",
-                secrets: &[discord_public.as_str()],
-            },
-            Route {
-                path: "/h/twitch",
-                settings: "scheme = \"twitch\"",
-                secrets: &["twitch-secret"],
-            },
-            Route {
-                path: "/h/bc",
-                settings: "scheme = \"business-central\"",
-                secrets: &["client-state-7f3a"],
-            },
-        ],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new("/h/zoom", "zoom").secrets(["zoom-secret-token"]),
+        RouteSpec::new("/h/slack", "slack").secrets(["slack-signing-secret"]),
+        RouteSpec::new("/h/discord", "discord").secrets([discord_public.as_str()]),
+        RouteSpec::new("/h/twitch", "twitch").secrets(["twitch-secret"]),
+        RouteSpec::new("/h/bc", "business-central").secrets(["client-state-7f3a"]),
+    ])
     .await;
     let now = unix_now();
     let ts = now.to_string();
@@ -1239,21 +1178,11 @@ async fn handshake(stage: &Stage, path: &str, headers: &Headers, body: &str) -> 
 /// them tampered, and the library accepts what `hookwall sign` writes.
 #[tokio::test]
 async fn adyens_library_and_the_adyen_presets_agree() {
-    let stage = Stage::start(
-        "",
-        &[
-            Route {
-                path: "/catalogue/adyen",
-                settings: "scheme = \"adyen\"",
-                secrets: &HEX_KEYS,
-            },
-            Route {
-                path: "/catalogue/adyen-platform",
-                settings: "scheme = \"adyen-platform\"",
-                secrets: &HEX_KEYS,
-            },
-        ],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new("/catalogue/adyen", "adyen").secrets(HEX_KEYS.iter().copied()),
+        RouteSpec::new("/catalogue/adyen-platform", "adyen-platform")
+            .secrets(HEX_KEYS.iter().copied()),
+    ])
     .await;
     // Two notifications in one delivery: each carries its own signature.
     let unsigned = json!({"live": "false", "notificationItems": [
@@ -1369,15 +1298,10 @@ async fn adyens_library_and_the_adyen_presets_agree() {
 /// `verifyRequest` accepts what `hookwall sign` writes.
 #[tokio::test]
 async fn contentfuls_library_and_the_contentful_preset_agree() {
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: "/catalogue/contentful",
-            settings: "scheme = \"contentful\"",
-            secrets: &CONTENTFUL,
-        }],
-    )
-    .await;
+    let stage =
+        Stage::start_routes([RouteSpec::new("/catalogue/contentful", "contentful")
+            .secrets(CONTENTFUL.iter().copied())])
+        .await;
     let now = unix_now();
     // The path and query as they travel (percent-encoded), which is what Contentful signs.
     let wire = "/catalogue/contentful?space=zo%C3%AB&env=master";
@@ -1474,15 +1398,10 @@ async fn contentfuls_library_and_the_contentful_preset_agree() {
 /// library accepts what `hookwall sign --scheme gitlab-signed` writes.
 #[tokio::test]
 async fn gitlab_signed_webhooks_verify_with_the_standard_webhooks_library() {
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: "/catalogue/gitlab-signed",
-            settings: "scheme = \"gitlab-signed\"",
-            secrets: &WHSEC,
-        }],
-    )
-    .await;
+    let stage =
+        Stage::start_routes([RouteSpec::new("/catalogue/gitlab-signed", "gitlab-signed")
+            .secrets(WHSEC.iter().copied())])
+        .await;
     let now = unix_now();
     // GitLab's webhook-id is its Idempotency-Key, a UUID.
     let id = "f6c5b7a2-3f1e-4a7b-9c2d-8e1f0a3b4c5d";
@@ -1557,15 +1476,8 @@ async fn gitlab_signed_webhooks_verify_with_the_standard_webhooks_library() {
 #[tokio::test]
 async fn zoho_billing_signs_sorted_query_parameters_then_the_json() {
     const TOKEN: &str = "zohoSecretToken2019";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: "/catalogue/zoho",
-            settings: "scheme = \"zoho\"",
-            secrets: &[TOKEN],
-        }],
-    )
-    .await;
+    let stage =
+        Stage::start_routes([RouteSpec::new("/catalogue/zoho", "zoho").secrets([TOKEN])]).await;
     let json = r#"{"created_date":"2019-03-06","event_id":"5675"}"#;
     let documented =
         r#"namebasicsubscription_id90343{"created_date":"2019-03-06","event_id":"5675"}"#;
@@ -1605,31 +1517,12 @@ async fn zoho_billing_signs_sorted_query_parameters_then_the_json() {
 /// Twitch and Box "older than 10 minutes", Calendly three minutes, Contentful's verifier 30 s.
 #[tokio::test]
 async fn timestamp_windows_follow_each_providers_documentation() {
-    let stage = Stage::start(
-        "",
-        &[
-            Route {
-                path: "/tolerance/twitch",
-                settings: "scheme = \"twitch\"",
-                secrets: &["twitch-secret"],
-            },
-            Route {
-                path: "/tolerance/box",
-                settings: "scheme = \"box\"",
-                secrets: &["box-primary-key"],
-            },
-            Route {
-                path: "/tolerance/calendly",
-                settings: "scheme = \"calendly\"",
-                secrets: &["calendly-signing-key"],
-            },
-            Route {
-                path: "/tolerance/contentful",
-                settings: "scheme = \"contentful\"",
-                secrets: &[CONTENTFUL[0]],
-            },
-        ],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new("/tolerance/twitch", "twitch").secrets(["twitch-secret"]),
+        RouteSpec::new("/tolerance/box", "box").secrets(["box-primary-key"]),
+        RouteSpec::new("/tolerance/calendly", "calendly").secrets(["calendly-signing-key"]),
+        RouteSpec::new("/tolerance/contentful", "contentful").secrets([CONTENTFUL[0]]),
+    ])
     .await;
     let ctx = |at: i64, path: &'static str| (at, format!("{PUBLIC_BASE}{path}"));
     let rows = rows();
@@ -1688,15 +1581,7 @@ async fn timestamp_windows_follow_each_providers_documentation() {
 async fn zoom_validation_is_answered_with_the_secret_that_signed_it() {
     const OLD: &str = "zoom-old-secret-token";
     const NEW: &str = "zoom-new-secret-token";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: "/h/zoom",
-            settings: "scheme = \"zoom\"",
-            secrets: &[OLD, NEW],
-        }],
-    )
-    .await;
+    let stage = Stage::start_routes([RouteSpec::new("/h/zoom", "zoom").secrets([OLD, NEW])]).await;
     let body = r#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
     for secret in [NEW, OLD] {
         let ts = unix_now().to_string();

@@ -8,16 +8,6 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::Full;
 
-/// One `[[route]]` as TOML lines, for the scheme catalogue tests (catalogue.rs, official.rs)
-/// until they move to [`RouteSpec`]: its path (also its metrics label), the lines after `path`
-/// (`scheme = ...` and any policy) and the secrets, each written to its own file.
-// TODO(lead): convert catalogue.rs and official.rs to `Stage::start_with` and drop this.
-pub struct Route<'a> {
-    pub path: &'a str,
-    pub settings: &'a str,
-    pub secrets: &'a [&'a str],
-}
-
 /// hookwall and its upstream, started for one test.
 pub struct Stage {
     pub recorder: Recorder,
@@ -53,19 +43,6 @@ impl Stage {
         let proxy = routes
             .into_iter()
             .fold(TestProxy::builder(), |proxy, route| proxy.route(route));
-        Stage::start_with(proxy).await
-    }
-
-    /// [`Stage::start_with`] from TOML lines: `server` under `[server]`, and `routes`.
-    // TODO(lead): only catalogue.rs and official.rs still call this.
-    pub async fn start(server: &str, routes: &[Route<'_>]) -> Stage {
-        let proxy = routes.iter().fold(
-            TestProxy::builder().server(|s| s.settings_text(server)),
-            |proxy, route| {
-                let scheme_free = RouteSpec::new(route.path, "").settings_text(route.settings);
-                proxy.route(scheme_free.secrets(route.secrets.iter().copied()))
-            },
-        );
         Stage::start_with(proxy).await
     }
 

@@ -90,8 +90,9 @@
 //! Presets with any of the three: 36 of 65; formula only: 29.
 //! <!-- evidence:end -->
 
+use crate::common::RouteSpec;
 use crate::common::repo_path;
-use crate::delivery::{Route, Stage};
+use crate::delivery::Stage;
 
 /// One piece of evidence for a preset.
 enum Evidence {
@@ -515,21 +516,10 @@ async fn business_centrals_documented_sample_notification_is_forwarded_only_with
     }
   ]
 }"#;
-    let stage = Stage::start(
-        "",
-        &[
-            Route {
-                path: "/docs/bc",
-                settings: "scheme = \"business-central\"",
-                secrets: &["someClientState"],
-            },
-            Route {
-                path: "/docs/bc-other",
-                settings: "scheme = \"business-central\"",
-                secrets: &["anotherClientState"],
-            },
-        ],
-    )
+    let stage = Stage::start_routes([
+        RouteSpec::new("/docs/bc", "business-central").secrets(["someClientState"]),
+        RouteSpec::new("/docs/bc-other", "business-central").secrets(["anotherClientState"]),
+    ])
     .await;
     stage
         .assert_forwarded("/docs/bc", &[], SAMPLE.as_bytes(), "the documented sample")

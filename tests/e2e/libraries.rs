@@ -8,7 +8,8 @@
 //! writes for each preset the library accepts, so hookwall writes the scheme as the
 //! provider's library reads it. tests/e2e/evidence.rs counts these rows.
 
-use crate::delivery::{Route, Stage};
+use crate::common::RouteSpec;
+use crate::delivery::Stage;
 use crate::official::{self, Headers, Library, unix_now};
 use serde_json::{Value, json};
 
@@ -259,32 +260,18 @@ fn verify_op(row: &Row, secret: &str, body: &str, headers: &Headers) -> (Library
 async fn providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses() {
     let rows = rows();
     let paths: Vec<String> = rows.iter().map(|row| path(row.preset)).collect();
-    let settings: Vec<String> = rows
-        .iter()
-        .map(|row| {
-            let scheme = hookwall::signature::Scheme::builtin(row.preset).unwrap();
-            if scheme.signs_url() {
-                format!(
-                    "scheme = \"{}\"\npublic_url = \"{}\"",
-                    row.preset,
-                    public_url(row.preset)
-                )
-            } else {
-                format!("scheme = \"{}\"", row.preset)
-            }
-        })
-        .collect();
-    let secrets: Vec<[&str; 1]> = rows.iter().map(|row| [row.secret]).collect();
-    let routes: Vec<Route> = rows
-        .iter()
-        .enumerate()
-        .map(|(index, _)| Route {
-            path: &paths[index],
-            settings: &settings[index],
-            secrets: &secrets[index],
-        })
-        .collect();
-    let stage = Stage::start("", &routes).await;
+    let routes = rows.iter().zip(&paths).map(|(row, path)| {
+        let route = RouteSpec::new(path, row.preset).secrets([row.secret]);
+        if hookwall::signature::Scheme::builtin(row.preset)
+            .unwrap()
+            .signs_url()
+        {
+            route.public_url(&public_url(row.preset))
+        } else {
+            route
+        }
+    });
+    let stage = Stage::start_routes(routes).await;
 
     // Libraries that check a delivery's age read the real clock, so everything is signed now.
     // Linear's allows a minute either side of its body's webhookTimestamp: set half a minute
@@ -405,15 +392,7 @@ async fn providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_re
 #[tokio::test]
 async fn hookwall_answers_zooms_url_validation_as_zooms_library_does() {
     const SECRET: &str = "zoom-secret-token-4f1c";
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: "/lib/zoom",
-            settings: "scheme = \"zoom\"",
-            secrets: &[SECRET],
-        }],
-    )
-    .await;
+    let stage = Stage::start_routes([RouteSpec::new("/lib/zoom", "zoom").secrets([SECRET])]).await;
     let now = unix_now();
     let body = r#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
     let signed = official::run(
@@ -444,15 +423,7 @@ async fn hookwall_answers_zooms_url_validation_as_zooms_library_does() {
 async fn the_svix_preset_forwards_what_svixs_library_signs_and_svix_verifies_what_arrived() {
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const BODY: &str = r#"{"type":"invoice.paid","data":{"amount":4200,"customer":"Zoë ✓"}}"#;
-    let stage = Stage::start(
-        "",
-        &[Route {
-            path: "/lib/svix",
-            settings: "scheme = \"svix\"",
-            secrets: &[SECRET],
-        }],
-    )
-    .await;
+    let stage = Stage::start_routes([RouteSpec::new("/lib/svix", "svix").secrets([SECRET])]).await;
     let now = unix_now();
     let signed = official::sign_one(
         Library::Svix,
