@@ -86,24 +86,10 @@ struct Tally {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("constant_rate: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(clean) if clean => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("constant_rate: {err}");
-            ExitCode::from(2)
-        }
-    }
+        .build();
+    common::run_tool("constant_rate", runtime, run(args))
 }
 
 async fn run(args: Args) -> Result<bool, String> {

@@ -249,3 +249,27 @@ where
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|err| format!("{text:?}: {err}"))
 }
+
+/// Runs a load tool on `runtime` and turns the outcome into its exit code: 0 when every
+/// request went as expected, 1 when some did not, 2 when the tool could not run at all.
+pub fn run_tool(
+    name: &str,
+    runtime: std::io::Result<tokio::runtime::Runtime>,
+    run: impl std::future::Future<Output = Result<bool, String>>,
+) -> std::process::ExitCode {
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("{name}: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("{name}: {err}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -42,7 +42,7 @@ usage: benches/load/compare.sh [options]
   --newconn-concurrency 32   newconn: connections in flight at once
   --h2 16x8             h2: connections x streams per connection
   --idle-connections 1000    idle: connections held
-  --no-build            use the existing release build (or HOOKWALL_BIN=path)
+  --no-build            use the existing release build and load clients (or HOOKWALL_BIN=path)
   --keep                keep the work dir (configs, logs, raw wrk outputs)
   --out FILE            also write the report to FILE
 Environment: CARGO_TARGET_DIR (build dir), HOOKWALL_BIN, PORT_BASE (default 18080).

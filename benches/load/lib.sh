@@ -282,7 +282,8 @@ raise_open_files() {
     fi
 }
 
-# build_tools — the release binary (HOOKWALL_BIN overrides) and the load clients, resolved
+# build_tools — the release binary (HOOKWALL_BIN overrides) and the load clients (with
+# --no-build: as last built, in $CARGO_TARGET_DIR/release), resolved
 # once to executables (CONSTANT_RATE_BIN, HOLD_BIN) so that a later source change cannot
 # trigger a rebuild inside a timed run.
 build_tools() {
@@ -293,9 +294,11 @@ build_tools() {
     fi
     HOOKWALL_BIN=${HOOKWALL_BIN:-$TARGET_DIR/release/hookwall}
     [[ -x $HOOKWALL_BIN ]] || die "no hookwall binary at $HOOKWALL_BIN"
-    (cd "$REPO" && timeout 3600 cargo build --release --quiet \
-        --example constant_rate --example hold_connections --example new_connections) ||
-        die "building the load clients failed (cargo build --release --example constant_rate --example hold_connections --example new_connections)"
+    if [[ ${NO_BUILD:-0} != 1 ]]; then
+        (cd "$REPO" && timeout 3600 cargo build --release --quiet \
+            --example constant_rate --example hold_connections --example new_connections) ||
+            die "building the load clients failed (cargo build --release --example constant_rate --example hold_connections --example new_connections)"
+    fi
     CONSTANT_RATE_BIN=$TARGET_DIR/release/examples/constant_rate
     HOLD_BIN=$TARGET_DIR/release/examples/hold_connections
     NEW_CONNECTIONS_BIN=$TARGET_DIR/release/examples/new_connections

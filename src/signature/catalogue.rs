@@ -254,13 +254,14 @@ fn with_alternate(spec: Spec, alternate: Spec) -> Spec {
     }
 }
 
-fn described(
+/// A preset: described as data ([`Spec`]) or, where that cannot say it, code ([`Coded`]).
+fn preset(
     name: &'static str,
     aliases: &'static [&'static str],
     category: Category,
     docs: &'static str,
     secret: &'static str,
-    spec: Spec,
+    rules: impl Into<Rules>,
 ) -> Preset {
     Preset {
         name,
@@ -269,26 +270,19 @@ fn described(
         docs,
         secret,
         tolerance: None,
-        rules: Rules::Described(Arc::new(spec)),
+        rules: rules.into(),
     }
 }
 
-fn coded(
-    name: &'static str,
-    aliases: &'static [&'static str],
-    category: Category,
-    docs: &'static str,
-    secret: &'static str,
-    coded: Coded,
-) -> Preset {
-    Preset {
-        name,
-        aliases,
-        category,
-        docs,
-        secret,
-        tolerance: None,
-        rules: Rules::Coded(coded),
+impl From<Spec> for Rules {
+    fn from(spec: Spec) -> Rules {
+        Rules::Described(Arc::new(spec))
+    }
+}
+
+impl From<Coded> for Rules {
+    fn from(coded: Coded) -> Rules {
+        Rules::Coded(coded)
     }
 }
 
@@ -302,7 +296,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
     let sha256_hex = |name| body(name, "", A::HmacSha256, E::Hex);
     vec![
         // ERP, accounting, CRM.
-        described(
+        preset(
             "visma",
             &[],
             Erp,
@@ -310,7 +304,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Visma Developer Portal → your application → Webhooks → signing secret",
             sha256_b64("x-vwd-signature-v1"),
         ),
-        described(
+        preset(
             "xero",
             &[],
             Erp,
@@ -318,7 +312,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Xero Developer → My Apps → your app → Webhooks → Webhook key",
             sha256_b64("x-xero-signature"),
         ),
-        described(
+        preset(
             "quickbooks",
             &["intuit"],
             Erp,
@@ -326,7 +320,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Intuit Developer → your app → Webhooks → Verifier token",
             sha256_b64("intuit-signature"),
         ),
-        described(
+        preset(
             "hubspot",
             &[],
             Erp,
@@ -340,7 +334,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
         ),
         // Zoho Billing (formerly Subscriptions) documents its signature; Zoho Payments signs
         // differently (below). Zoho CRM sends no signature, only the parameters you add.
-        described(
+        preset(
             "zoho",
             &["zoho-billing", "zoho-subscriptions"],
             Erp,
@@ -354,7 +348,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..sha256_hex("x-zoho-webhook-signature")
             },
         ),
-        described(
+        preset(
             "zoho-payments",
             &[],
             Erp,
@@ -381,7 +375,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             tolerance: None,
             rules: Rules::Coded(Coded::ClientState),
         },
-        described(
+        preset(
             "close",
             &[],
             Erp,
@@ -395,7 +389,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..sha256_hex("close-sig-hash")
             },
         ),
-        described(
+        preset(
             "pipedrive",
             &[],
             Erp,
@@ -403,7 +397,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "the http_auth_user:http_auth_password you set on the webhook",
             token("authorization", "Basic ", E::Base64),
         ),
-        described(
+        preset(
             "chargebee",
             &[],
             Erp,
@@ -412,7 +406,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             token("authorization", "Basic ", E::Base64),
         ),
         // Payments.
-        described(
+        preset(
             "stripe",
             &[],
             Payments,
@@ -427,7 +421,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 UnixSeconds,
             ),
         ),
-        described(
+        preset(
             "paddle",
             &[],
             Payments,
@@ -442,7 +436,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 UnixSeconds,
             ),
         ),
-        described(
+        preset(
             "square",
             &[],
             Payments,
@@ -453,7 +447,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..sha256_b64("x-square-hmacsha256-signature")
             },
         ),
-        described(
+        preset(
             "mollie",
             &[],
             Payments,
@@ -469,7 +463,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..sha256_hex("x-mollie-signature")
             },
         ),
-        described(
+        preset(
             "razorpay",
             &[],
             Payments,
@@ -477,7 +471,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Razorpay Dashboard → Accounts & Settings → Webhooks → Secret",
             sha256_hex("x-razorpay-signature"),
         ),
-        described(
+        preset(
             "gocardless",
             &[],
             Payments,
@@ -485,7 +479,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "GoCardless Dashboard → Developers → Webhook endpoints → Secret",
             sha256_hex("webhook-signature"),
         ),
-        described(
+        preset(
             "checkout",
             &["checkout-com"],
             Payments,
@@ -493,7 +487,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Checkout.com Dashboard → Developers → Webhooks → Signature key",
             sha256_hex("cko-signature"),
         ),
-        described(
+        preset(
             "lemon-squeezy",
             &[],
             Payments,
@@ -501,7 +495,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Lemon Squeezy → Settings → Webhooks → Signing secret (you choose it)",
             sha256_hex("x-signature"),
         ),
-        described(
+        preset(
             "coinbase-commerce",
             &[],
             Payments,
@@ -509,7 +503,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Coinbase Commerce → Settings → Notifications → Shared secret",
             sha256_hex("x-cc-webhook-signature"),
         ),
-        coded(
+        preset(
             "adyen",
             &[],
             Payments,
@@ -517,7 +511,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Adyen Customer Area → Developers → Webhooks → webhook → Security → HMAC key (hex)",
             Coded::Adyen,
         ),
-        described(
+        preset(
             "adyen-platform",
             &["adyen-balance-platform", "adyen-management"],
             Payments,
@@ -529,7 +523,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             },
         ),
         // Developer tools.
-        described(
+        preset(
             "github",
             &[],
             DeveloperTools,
@@ -537,7 +531,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "repository or organisation → Settings → Webhooks → Secret (you choose it)",
             body("x-hub-signature-256", "sha256=", A::HmacSha256, E::Hex),
         ),
-        described(
+        preset(
             "gitlab",
             &[],
             DeveloperTools,
@@ -548,7 +542,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
         // GitLab's signing token: Standard Webhooks under webhook-* names. A separate preset,
         // not a second way into `gitlab`: a route that also took the plain X-Gitlab-Token
         // would let anyone holding that token past the signature.
-        described(
+        preset(
             "gitlab-signed",
             &[],
             DeveloperTools,
@@ -556,7 +550,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "project → Settings → Webhooks → Signing token (whsec_…; or signing_token in the hooks API)",
             standard_webhooks("webhook", "v1", A::HmacSha256, K::Whsec),
         ),
-        described(
+        preset(
             "bitbucket",
             &[],
             DeveloperTools,
@@ -564,7 +558,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "repository → Repository settings → Webhooks → Secret",
             body("x-hub-signature", "sha256=", A::HmacSha256, E::Hex),
         ),
-        described(
+        preset(
             "jira",
             &["atlassian", "confluence"],
             DeveloperTools,
@@ -572,7 +566,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Jira → Settings → System → WebHooks → Secret",
             body("x-hub-signature", "sha256=", A::HmacSha256, E::Hex),
         ),
-        described(
+        preset(
             "linear",
             &[],
             DeveloperTools,
@@ -580,7 +574,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Linear → Settings → API → Webhooks → webhook → Signing secret",
             sha256_hex("linear-signature"),
         ),
-        described(
+        preset(
             "sentry",
             &[],
             DeveloperTools,
@@ -588,7 +582,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Sentry → Settings → Custom Integrations → your integration → Client Secret",
             sha256_hex("sentry-hook-signature"),
         ),
-        described(
+        preset(
             "pagerduty",
             &[],
             DeveloperTools,
@@ -603,7 +597,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 UnixSeconds,
             ),
         ),
-        described(
+        preset(
             "circleci",
             &[],
             DeveloperTools,
@@ -618,7 +612,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 UnixSeconds,
             ),
         ),
-        described(
+        preset(
             "buildkite",
             &[],
             DeveloperTools,
@@ -633,7 +627,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 UnixSeconds,
             ),
         ),
-        described(
+        preset(
             "vercel",
             &[],
             DeveloperTools,
@@ -641,7 +635,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Vercel → Account/Team Settings → Webhooks → secret shown once at creation",
             body("x-vercel-signature", "", A::HmacSha1, E::Hex),
         ),
-        described(
+        preset(
             "gitea",
             &["forgejo"],
             DeveloperTools,
@@ -650,7 +644,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             sha256_hex("x-gitea-signature"),
         ),
         // Communication.
-        described(
+        preset(
             "slack",
             &[],
             Communication,
@@ -662,7 +656,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..body("x-slack-signature", "v0=", A::HmacSha256, E::Hex)
             },
         ),
-        described(
+        preset(
             "twilio",
             &[],
             Communication,
@@ -673,7 +667,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..body("x-twilio-signature", "", A::HmacSha1, E::Base64)
             },
         ),
-        described(
+        preset(
             "sendgrid",
             &[],
             Communication,
@@ -700,7 +694,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             tolerance: None,
             rules: Rules::Coded(Coded::Mailgun),
         },
-        described(
+        preset(
             "discord",
             &[],
             Communication,
@@ -713,7 +707,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..body("x-signature-ed25519", "", A::Ed25519, E::Hex)
             },
         ),
-        described(
+        preset(
             "zoom",
             &[],
             Communication,
@@ -725,7 +719,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..body("x-zm-signature", "v0=", A::HmacSha256, E::Hex)
             },
         ),
-        described(
+        preset(
             "intercom",
             &[],
             Communication,
@@ -733,7 +727,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Intercom Developer Hub → your app → Basic information → Client secret",
             body("x-hub-signature", "sha1=", A::HmacSha1, E::Hex),
         ),
-        described(
+        preset(
             "postmark",
             &[],
             Communication,
@@ -741,7 +735,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "the user:password you put in the webhook URL (https://user:password@host/…) in Postmark",
             token("authorization", "Basic ", E::Base64),
         ),
-        described(
+        preset(
             "mandrill",
             &["mailchimp-transactional"],
             Communication,
@@ -752,7 +746,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..body("x-mandrill-signature", "", A::HmacSha1, E::Base64)
             },
         ),
-        described(
+        preset(
             "telegram",
             &[],
             Communication,
@@ -760,7 +754,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "the secret_token you pass to setWebhook",
             token("x-telegram-bot-api-secret-token", "", E::Text),
         ),
-        described(
+        preset(
             "microsoft-teams",
             &["teams"],
             Communication,
@@ -771,7 +765,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..body("authorization", "HMAC ", A::HmacSha256, E::Base64)
             },
         ),
-        described(
+        preset(
             "line",
             &[],
             Communication,
@@ -779,7 +773,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "LINE Developers Console → channel → Basic settings → Channel secret",
             sha256_b64("x-line-signature"),
         ),
-        described(
+        preset(
             "meta",
             &["whatsapp", "facebook", "instagram"],
             Communication,
@@ -788,7 +782,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             body("x-hub-signature-256", "sha256=", A::HmacSha256, E::Hex),
         ),
         // Commerce and content.
-        described(
+        preset(
             "shopify",
             &[],
             Commerce,
@@ -796,7 +790,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Partner Dashboard → your app → Client credentials → Client secret (or the store's webhook signing key)",
             sha256_b64("x-shopify-hmac-sha256"),
         ),
-        described(
+        preset(
             "woocommerce",
             &[],
             Commerce,
@@ -806,7 +800,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
         ),
         // BigCommerce signs nothing: it sends the headers given when the hook is created,
         // "so destination URIs can be secured with basic authentication".
-        described(
+        preset(
             "bigcommerce",
             &[],
             Commerce,
@@ -814,7 +808,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "the user:password you put in the hook's headers as Authorization: Basic … (POST /v3/hooks)",
             token("authorization", "Basic ", E::Base64),
         ),
-        coded(
+        preset(
             "contentful",
             &[],
             Commerce,
@@ -824,7 +818,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
         )
         // node-apps-toolkit's verifyRequest refuses signatures older than 30 s by default.
         .with_tolerance(Duration::from_secs(30)),
-        described(
+        preset(
             "typeform",
             &[],
             Commerce,
@@ -832,7 +826,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Typeform → form → Connect → Webhooks → Edit → Secret (you choose it)",
             body("typeform-signature", "sha256=", A::HmacSha256, E::Base64),
         ),
-        described(
+        preset(
             "calendly",
             &[],
             Commerce,
@@ -849,7 +843,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
         )
         // Calendly's guide rejects signatures older than three minutes.
         .with_tolerance(Duration::from_secs(3 * 60)),
-        described(
+        preset(
             "twitch",
             &[],
             Commerce,
@@ -872,7 +866,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             },
         )
         .with_tolerance(TEN_MINUTES),
-        described(
+        preset(
             "docusign",
             &[],
             Commerce,
@@ -888,7 +882,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..sha256_b64("x-docusign-signature-1")
             },
         ),
-        described(
+        preset(
             "dropbox",
             &[],
             Commerce,
@@ -896,7 +890,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Dropbox App Console → your app → Settings → App secret",
             sha256_hex("x-dropbox-signature"),
         ),
-        described(
+        preset(
             "box",
             &[],
             Commerce,
@@ -914,7 +908,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             },
         )
         .with_tolerance(TEN_MINUTES),
-        described(
+        preset(
             "mux",
             &[],
             Commerce,
@@ -929,7 +923,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 UnixSeconds,
             ),
         ),
-        described(
+        preset(
             "trello",
             &[],
             Commerce,
@@ -940,7 +934,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..body("x-trello-webhook", "", A::HmacSha1, E::Base64)
             },
         ),
-        described(
+        preset(
             "asana",
             &[],
             Commerce,
@@ -948,7 +942,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "the X-Hook-Secret Asana sends in the handshake when the webhook is created",
             sha256_hex("x-hook-signature"),
         ),
-        described(
+        preset(
             "notion",
             &[],
             Commerce,
@@ -956,7 +950,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "the verification_token Notion posts to the endpoint when the subscription is created",
             body("x-notion-signature", "sha256=", A::HmacSha256, E::Hex),
         ),
-        described(
+        preset(
             "segment",
             &["twilio-segment"],
             Commerce,
@@ -964,7 +958,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Segment → destination (Webhooks) → Settings → Shared Secret",
             body("x-signature", "", A::HmacSha1, E::Hex),
         ),
-        described(
+        preset(
             "airtable",
             &[],
             Commerce,
@@ -981,7 +975,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             },
         ),
         // Webhook platforms.
-        described(
+        preset(
             "standard-webhooks",
             &["openai", "replicate"],
             Platforms,
@@ -992,7 +986,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 standard_webhooks("svix", "v1", A::HmacSha256, K::Whsec),
             ),
         ),
-        described(
+        preset(
             "svix",
             &["clerk", "resend"],
             Platforms,
@@ -1003,7 +997,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 standard_webhooks("webhook", "v1", A::HmacSha256, K::Whsec),
             ),
         ),
-        described(
+        preset(
             "standard-webhooks-ed25519",
             &["svix-v1a"],
             Platforms,
