@@ -159,19 +159,25 @@ fn header(name: &'static str) -> HeaderName {
 
 /// `<header>: <prefix><signature of the body>`, the most common shape.
 fn body(name: &'static str, prefix: &str, algorithm: A, encoding: E) -> Spec {
+    Spec::body_hmac(header(name), prefix, algorithm, encoding)
+}
+
+/// `v0=<hex HMAC-SHA256 of "v0:<timestamp>:<body>">` with the timestamp in its own header
+/// (Slack, and Zoom which copied it).
+fn v0_timestamp_colon_body(signature: &'static str, timestamp: &'static str) -> Spec {
     Spec {
-        headers: vec![header(name)],
-        layout: Layout::Whole {
-            prefix: prefix.into(),
-            prefix_optional: false,
-        },
-        signed: vec![Part::Body],
-        algorithm,
-        encoding,
-        key: K::Utf8,
-        timestamp: None,
-        id: None,
-        alternate: None,
+        signed: vec![text("v0:"), Part::Timestamp, text(":"), Part::Body],
+        timestamp: stamp_header(timestamp, TimeFormat::UnixSeconds),
+        ..body(signature, "v0=", A::HmacSha256, E::Hex)
+    }
+}
+
+/// Base64 HMAC-SHA1 of the public URL followed by each form parameter's name and value,
+/// sorted by name (Twilio, and Mandrill which copied it).
+fn url_and_sorted_form(name: &'static str) -> Spec {
+    Spec {
+        signed: vec![Part::Url, Part::SortedFormParams],
+        ..body(name, "", A::HmacSha1, E::Base64)
     }
 }
 
@@ -650,11 +656,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             Communication,
             "https://api.slack.com/authentication/verifying-requests-from-slack",
             "api.slack.com/apps → your app → Basic Information → Signing Secret",
-            Spec {
-                signed: vec![text("v0:"), Part::Timestamp, text(":"), Part::Body],
-                timestamp: stamp_header("x-slack-request-timestamp", UnixSeconds),
-                ..body("x-slack-signature", "v0=", A::HmacSha256, E::Hex)
-            },
+            v0_timestamp_colon_body("x-slack-signature", "x-slack-request-timestamp"),
         ),
         preset(
             "twilio",
@@ -662,10 +664,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             Communication,
             "https://www.twilio.com/docs/usage/webhooks/webhooks-security#validating-signatures-from-twilio",
             "Twilio Console → Account → API keys & tokens → Auth Token",
-            Spec {
-                signed: vec![Part::Url, Part::SortedFormParams],
-                ..body("x-twilio-signature", "", A::HmacSha1, E::Base64)
-            },
+            url_and_sorted_form("x-twilio-signature"),
         ),
         preset(
             "sendgrid",
@@ -713,11 +712,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             Communication,
             "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events",
             "Zoom App Marketplace → your app → Features → Access → Secret Token",
-            Spec {
-                signed: vec![text("v0:"), Part::Timestamp, text(":"), Part::Body],
-                timestamp: stamp_header("x-zm-request-timestamp", UnixSeconds),
-                ..body("x-zm-signature", "v0=", A::HmacSha256, E::Hex)
-            },
+            v0_timestamp_colon_body("x-zm-signature", "x-zm-request-timestamp"),
         ),
         preset(
             "intercom",
@@ -741,10 +736,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             Communication,
             "https://mailchimp.com/developer/transactional/guides/track-respond-activity-webhooks/#authenticating-webhook-requests",
             "Mandrill → Settings → Webhooks → Key",
-            Spec {
-                signed: vec![Part::Url, Part::SortedFormParams],
-                ..body("x-mandrill-signature", "", A::HmacSha1, E::Base64)
-            },
+            url_and_sorted_form("x-mandrill-signature"),
         ),
         preset(
             "telegram",
