@@ -460,16 +460,18 @@ NEWCONN_TARGETS=()
 for target in nginx-tls hookwall; do wanted "$target" && NEWCONN_TARGETS+=("$target"); done
 H2_TARGETS=()
 for target in nginx-tls nginx-lua hookwall; do wanted "$target" && H2_TARGETS+=("$target"); done
+# sign_schemes — fresh signatures for the schemes mode. A timestamped signature stays valid
+# for the scheme's 5-minute tolerance, longer than one round; nothing dedupes (dedupe is
+# off), so one signature per round serves every request of it.
 declare -A SCHEME_HEADERS
-if mode_on schemes && wanted hookwall; then
+sign_schemes() {
+    local scheme
     for scheme in "${SCHEME_LIST[@]:1}"; do
-        # The timestamped schemes' signatures stay valid for their 5-minute tolerance, longer
-        # than any run here; nothing dedupes (dedupe is off), so one signature serves all.
         SCHEME_HEADERS[$scheme]=$(HOOKWALL_BENCH_KEY=${SCHEME_KEY[$scheme]} "$HOOKWALL_BIN" sign \
             --scheme "$scheme" --secret-env HOOKWALL_BENCH_KEY --body-file "${BODY[${SIZE_LIST[0]}]}") ||
             die "hookwall sign --scheme $scheme failed"
     done
-fi
+}
 for round in $(seq "$REPEAT"); do
     if mode_on keepalive; then
         for size in "${SIZE_LIST[@]}"; do
@@ -498,6 +500,7 @@ for round in $(seq "$REPEAT"); do
         for target in "${H2_TARGETS[@]}"; do measure_h2 "$round" "$target"; done
     fi
     if mode_on schemes && wanted hookwall; then
+        sign_schemes
         size=${SIZE_LIST[0]}
         for scheme in "${SCHEME_LIST[@]}"; do
             url=https://127.0.0.1:$HOOKWALL_PORT/webhooks/$scheme
