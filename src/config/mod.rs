@@ -263,7 +263,9 @@ pub struct Route {
     pub(crate) name: String,
     /// Normalised: starts with `/`, no trailing `/` (except the root route `/`).
     pub(crate) path: String,
-    pub(crate) scheme: Scheme,
+    /// The preset, or the route's own `scheme = "hmac"` description (public for the fuzz
+    /// target, which builds custom schemes the way a config file does).
+    pub scheme: Scheme,
     /// The resolved secrets; more than one while a secret is rotated.
     pub secrets: Vec<Secret>,
     /// One precomputed key per secret, in the same order.
