@@ -15,7 +15,6 @@ mod common;
 
 use clap::Parser;
 use common::{client_setup, connect, parse_duration};
-use http_body_util::BodyExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -82,19 +81,7 @@ async fn run(args: Args) -> Result<bool, String> {
         opening.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
             let mut sender = connect(&template.target, tls.as_ref(), timeout).await?;
-            let exchange = async {
-                let response = sender
-                    .send_request(template.request())
-                    .await
-                    .map_err(|err| format!("request: {err}"))?;
-                let status = response.status().as_u16();
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .map_err(|err| format!("response body: {err}"))?;
-                Ok::<_, String>(status)
-            };
+            let exchange = common::status_of(&mut sender, template.request());
             let status = tokio::time::timeout(timeout, exchange)
                 .await
                 .map_err(|_| format!("no answer within {timeout:?}"))??;

@@ -19,7 +19,6 @@ mod common;
 use bytes::Bytes;
 use clap::Parser;
 use common::{RequestTemplate, Target, parse_duration};
-use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -218,16 +217,7 @@ async fn deliver(
         .await
         .map_err(|err| format!("HTTP/1 handshake: {err}"))?;
     let driving = tokio::spawn(connection);
-    let response = sender
-        .send_request(template.request())
-        .await
-        .map_err(|err| format!("request failed: {err}"))?;
-    let status = response.status().as_u16();
-    response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|err| format!("response body: {err}"))?;
+    let status = common::status_of(&mut sender, template.request()).await?;
     drop(sender);
     let _ = driving.await;
     Ok((status, resumed))

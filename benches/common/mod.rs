@@ -273,3 +273,22 @@ pub fn run_tool(
         }
     }
 }
+
+/// Sends `request` on `sender` and reads the whole answer; returns its status.
+pub async fn status_of(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<u16, String> {
+    use http_body_util::BodyExt;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|err| format!("request failed: {err}"))?;
+    let status = response.status().as_u16();
+    response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|err| format!("response body: {err}"))?;
+    Ok(status)
+}

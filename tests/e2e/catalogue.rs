@@ -9,7 +9,7 @@
 
 use crate::common::RouteSpec;
 use crate::delivery::Stage;
-use crate::official::{self, Headers, Library, unix_now};
+use crate::official::{self, Headers, Library, headers_of, unix_now};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{KeyInit, Mac};
@@ -77,6 +77,17 @@ fn rfc3339(now: i64) -> String {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(now as u64),
     )
     .to_string()
+}
+
+/// Slack's scheme, which Zoom copied: `v0=<hex HMAC-SHA256(secret, "v0:" + ts + ":" + body)>`
+/// in `signature`, the Unix-seconds timestamp in `timestamp`.
+fn v0_signed(signature: &str, timestamp: &str, secret: &str, now: i64, body: &str) -> Headers {
+    let ts = now.to_string();
+    let tag = sha256(secret, &[b"v0:", ts.as_bytes(), b":", body.as_bytes()]);
+    h(&[
+        (signature, format!("v0={}", hex::encode(tag))),
+        (timestamp, ts),
+    ])
 }
 
 /// What a row's signer gets: the body to sign, the clock, and the URL the provider posts to.
@@ -348,19 +359,13 @@ fn rows() -> Vec<Row> {
         row("gitea", S, body_hex("X-Gitea-Signature")),
         // Slack: v0=<hex HMAC-SHA256(secret, "v0:" + ts + ":" + body)>.
         row("slack", S, |s, c| {
-            let tag = sha256(
+            v0_signed(
+                "X-Slack-Signature",
+                "X-Slack-Request-Timestamp",
                 s,
-                &[
-                    b"v0:",
-                    c.now.to_string().as_bytes(),
-                    b":",
-                    c.body.as_bytes(),
-                ],
-            );
-            h(&[
-                ("X-Slack-Signature", format!("v0={}", hex::encode(tag))),
-                ("X-Slack-Request-Timestamp", c.now.to_string()),
-            ])
+                c.now,
+                c.body,
+            )
         }),
         // Twilio: base64 HMAC-SHA1(auth token, URL + sorted form params).
         Row {
@@ -375,19 +380,7 @@ fn rows() -> Vec<Row> {
         },
         // Zoom: v0=<hex HMAC-SHA256(secret token, "v0:" + ts + ":" + body)>.
         row("zoom", S, |s, c| {
-            let tag = sha256(
-                s,
-                &[
-                    b"v0:",
-                    c.now.to_string().as_bytes(),
-                    b":",
-                    c.body.as_bytes(),
-                ],
-            );
-            h(&[
-                ("x-zm-signature", format!("v0={}", hex::encode(tag))),
-                ("x-zm-request-timestamp", c.now.to_string()),
-            ])
+            v0_signed("x-zm-signature", "x-zm-request-timestamp", s, c.now, c.body)
         }),
         // Intercom: X-Hub-Signature: sha1=<hex HMAC-SHA1(client secret, body)>.
         row("intercom", S, |s, c| {
@@ -728,20 +721,6 @@ async fn catalogue_ops(ops: Vec<Value>) -> Vec<Value> {
     official::run(Library::Catalogue, ops).await
 }
 
-fn headers_of(result: &Value) -> Headers {
-    result["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|pair| {
-            (
-                pair[0].as_str().unwrap().to_string(),
-                pair[1].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn public_key_presets_forward_what_the_providers_libraries_accept() {
     // Two key pairs per provider: the route is configured with both public keys (rotation).
@@ -1028,19 +1007,13 @@ async fn endpoint_handshakes_are_answered_by_hookwall_after_verification() {
 
     // Zoom endpoint.url_validation: {plainToken, encryptedToken = hex HMAC(secret, plainToken)}.
     let zoom_body = r#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
-    let zoom_signed = h(&[
-        ("x-zm-request-timestamp", ts.clone()),
-        (
-            "x-zm-signature",
-            format!(
-                "v0={}",
-                hex::encode(sha256(
-                    "zoom-secret-token",
-                    &[b"v0:", ts.as_bytes(), b":", zoom_body.as_bytes()]
-                ))
-            ),
-        ),
-    ]);
+    let zoom_signed = v0_signed(
+        "x-zm-signature",
+        "x-zm-request-timestamp",
+        "zoom-secret-token",
+        now,
+        zoom_body,
+    );
     let answer = handshake(&stage, "/h/zoom", &zoom_signed, zoom_body).await;
     assert_eq!(answer["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
     assert_eq!(
@@ -1061,19 +1034,13 @@ async fn endpoint_handshakes_are_answered_by_hookwall_after_verification() {
 
     // Slack url_verification: {"challenge": …}.
     let slack_body = r#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
-    let slack_signed = h(&[
-        ("X-Slack-Request-Timestamp", ts.clone()),
-        (
-            "X-Slack-Signature",
-            format!(
-                "v0={}",
-                hex::encode(sha256(
-                    "slack-signing-secret",
-                    &[b"v0:", ts.as_bytes(), b":", slack_body.as_bytes()]
-                ))
-            ),
-        ),
-    ]);
+    let slack_signed = v0_signed(
+        "X-Slack-Signature",
+        "X-Slack-Request-Timestamp",
+        "slack-signing-secret",
+        now,
+        slack_body,
+    );
     let answer = handshake(&stage, "/h/slack", &slack_signed, slack_body).await;
     assert_eq!(
         answer["challenge"],
@@ -1584,20 +1551,13 @@ async fn zoom_validation_is_answered_with_the_secret_that_signed_it() {
     let stage = Stage::start_routes([RouteSpec::new("/h/zoom", "zoom").secrets([OLD, NEW])]).await;
     let body = r#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
     for secret in [NEW, OLD] {
-        let ts = unix_now().to_string();
-        let signed = h(&[
-            ("x-zm-request-timestamp", ts.clone()),
-            (
-                "x-zm-signature",
-                format!(
-                    "v0={}",
-                    hex::encode(sha256(
-                        secret,
-                        &[b"v0:", ts.as_bytes(), b":", body.as_bytes()]
-                    ))
-                ),
-            ),
-        ]);
+        let signed = v0_signed(
+            "x-zm-signature",
+            "x-zm-request-timestamp",
+            secret,
+            unix_now(),
+            body,
+        );
         let answer = handshake(&stage, "/h/zoom", &signed, body).await;
         assert_eq!(
             answer["encryptedToken"],

@@ -10,7 +10,7 @@
 
 use crate::common::RouteSpec;
 use crate::delivery::Stage;
-use crate::official::{self, Headers, Library, unix_now};
+use crate::official::{self, Headers, Library, headers_of, unix_now};
 use serde_json::{Value, json};
 
 const PUBLIC_BASE: &str = "https://hooks.example.com";
@@ -197,20 +197,6 @@ fn public_url(preset: &str) -> String {
 /// A secret configured nowhere: the provider's secret with one more character.
 fn other_secret(secret: &str) -> String {
     format!("{secret}x")
-}
-
-fn headers_of(result: &Value) -> Headers {
-    result["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|pair| {
-            (
-                pair[0].as_str().unwrap().to_string(),
-                pair[1].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// Runs each library's ops in one run of its program, both programs at once, and gives the

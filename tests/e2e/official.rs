@@ -126,21 +126,20 @@ pub async fn sign(library: Library, deliveries: &[Sign<'_>]) -> Vec<Headers> {
             })
         })
         .collect();
-    run(library, ops)
-        .await
-        .into_iter()
-        .map(|result| {
-            result["headers"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{}: no headers in {result}", library.name()))
-                .iter()
-                .map(|pair| {
-                    (
-                        pair[0].as_str().unwrap().to_string(),
-                        pair[1].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
+    run(library, ops).await.iter().map(headers_of).collect()
+}
+
+/// The `headers` a signer's result carries, as name and value pairs in its order.
+pub fn headers_of(result: &Value) -> Headers {
+    result["headers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no headers in {result}"))
+        .iter()
+        .map(|pair| {
+            (
+                pair[0].as_str().unwrap().to_string(),
+                pair[1].as_str().unwrap().to_string(),
+            )
         })
         .collect()
 }

@@ -45,37 +45,16 @@ impl RedisServer {
         let port = free_port();
         let dir = dir.join(format!("redis-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut args: Vec<String> = [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--logfile",
-            "redis.log",
-            "--dir",
-            &dir.display().to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let password = extra
+        let port_text = port.to_string();
+        let args: Vec<&str> = ["--port", port_text.as_str()]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let mut server = RedisServer::start_stopped(&dir, port, &args);
+        server.password = extra
             .iter()
             .position(|arg| *arg == "--requirepass")
             .map(|at| extra[at + 1].to_string());
-        let mut server = RedisServer {
-            child: None,
-            port,
-            args,
-            tls: None,
-            password,
-        };
         server.spawn("redis-server").await;
         server
     }
@@ -125,6 +104,7 @@ impl RedisServer {
         server
     }
 
+    /// A Redis on `port` with nothing persisted, its files in `dir`, not yet spawned.
     fn start_stopped(dir: &Path, port: u16, extra: &[&str]) -> RedisServer {
         let mut args: Vec<String> = [
             "--bind",
