@@ -1005,7 +1005,7 @@ fn scheme_from_raw(raw: &RawRoute) -> Result<Scheme, (&'static str, String)> {
         None => KeyForm::Utf8,
         Some(name) => KeyForm::from_name(name).ok_or((
             "key",
-            format!("unknown key form {name:?}; use \"utf8\", \"base64\", \"hex\", \"whsec\" or \"public-key\""),
+            format!("unknown key form {name:?}; use \"utf8\", \"utf8-nfkd\", \"base64\", \"hex\", \"whsec\" or \"public-key\""),
         ))?,
     };
     let id = raw

@@ -45,6 +45,9 @@ pub enum KeyError {
     /// A base64 shared secret that does not decode.
     #[error("this scheme's secret is base64, and this one is not")]
     NotBase64,
+    /// A secret read in Unicode NFKD that is not UTF-8 text.
+    #[error("this scheme's secret is text (UTF-8), and this one is not")]
+    NotUtf8,
     /// A hex shared secret that does not decode.
     #[error("this scheme's secret is hex, and this one is not")]
     NotHex,
@@ -106,6 +109,14 @@ impl Key {
         }
         let bytes = match form {
             KeyForm::Utf8 => secret.to_vec(),
+            KeyForm::Utf8Nfkd => std::str::from_utf8(secret)
+                .map(|text| {
+                    icu_normalizer::DecomposingNormalizerBorrowed::new_nfkd()
+                        .normalize(text)
+                        .into_owned()
+                        .into_bytes()
+                })
+                .map_err(|_| KeyError::NotUtf8)?,
             KeyForm::Base64 => LENIENT_BASE64
                 .decode(secret)
                 .map_err(|_| KeyError::NotBase64)?,

@@ -157,6 +157,7 @@ impl Scheme {
                 }
                 (Algorithm::Token, _) => "the shared token, as written",
                 (_, KeyForm::Utf8) => "the signing secret, as written",
+                (_, KeyForm::Utf8Nfkd) => "the signing secret, as written (read in Unicode NFKD)",
                 (_, KeyForm::Base64) => "the signing secret in base64",
                 (_, KeyForm::Hex) => "the signing secret in hex",
                 (_, KeyForm::Whsec) => "the whsec_… signing secret",

@@ -78,6 +78,9 @@ impl Algorithm {
 pub(crate) enum KeyForm {
     /// The secret's bytes as written (most providers).
     Utf8,
+    /// The secret in Unicode NFKD, then UTF-8: EasyPost's libraries normalise the secret this way
+    /// before keying the HMAC, so "é" typed precomposed or decomposed is the same key.
+    Utf8Nfkd,
     Base64,
     Hex,
     /// Base64 after an optional `whsec_` prefix (Standard Webhooks, Svix).
@@ -91,6 +94,7 @@ impl KeyForm {
     pub(crate) fn name(self) -> &'static str {
         match self {
             KeyForm::Utf8 => "utf8",
+            KeyForm::Utf8Nfkd => "utf8-nfkd",
             KeyForm::Base64 => "base64",
             KeyForm::Hex => "hex",
             KeyForm::Whsec => "whsec",
@@ -101,6 +105,7 @@ impl KeyForm {
     pub(crate) fn from_name(name: &str) -> Option<KeyForm> {
         Some(match name {
             "utf8" => KeyForm::Utf8,
+            "utf8-nfkd" => KeyForm::Utf8Nfkd,
             "base64" => KeyForm::Base64,
             "hex" => KeyForm::Hex,
             "whsec" => KeyForm::Whsec,
@@ -428,7 +433,7 @@ impl Spec {
                     if self.algorithm.is_public_key() {
                         "public-key"
                     } else {
-                        "utf8\", \"base64\", \"hex\" or \"whsec"
+                        "utf8\", \"utf8-nfkd\", \"base64\", \"hex\" or \"whsec"
                     }
                 ),
             ));
