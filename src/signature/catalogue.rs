@@ -485,6 +485,16 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "GoCardless Dashboard → Developers → Webhook endpoints → Secret",
             sha256_hex("webhook-signature"),
         ),
+        // Onfido (now Entrust Identity Verification): X-SHA2-Signature, hex HMAC-SHA256 of the
+        // body keyed with the webhook's token, as @onfido/api's WebhookEventVerifier checks it.
+        preset(
+            "onfido",
+            &[],
+            Payments,
+            "https://documentation.identity.entrust.com/api/manual-webhook-signature-verification/",
+            "Onfido Dashboard → Developers → Webhooks → webhook → token (or the token returned when the webhook is registered through the API)",
+            sha256_hex("x-sha2-signature"),
+        ),
         preset(
             "checkout",
             &["checkout-com"],
@@ -580,6 +590,24 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Linear → Settings → API → Webhooks → webhook → Signing secret",
             sha256_hex("linear-signature"),
         ),
+        // WorkOS: `WorkOS-Signature: t=<ms>, v1=<hex HMAC-SHA256 of "<t>.<body>">`, the
+        // timestamp in milliseconds; @workos-inc/node refuses one more than 3 minutes off.
+        preset(
+            "workos",
+            &[],
+            DeveloperTools,
+            "https://workos.com/docs/sso/webhooks",
+            "WorkOS Dashboard → Webhooks → endpoint → Webhook Secret",
+            pairs(
+                "workos-signature",
+                ',',
+                Some("t"),
+                "v1",
+                vec![Part::Timestamp, text("."), Part::Body],
+                UnixMillis,
+            ),
+        )
+        .with_tolerance(Duration::from_secs(3 * 60)),
         preset(
             "sentry",
             &[],
@@ -714,6 +742,24 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Zoom App Marketplace → your app → Features → Access → Secret Token",
             v0_timestamp_colon_body("x-zm-signature", "x-zm-request-timestamp"),
         ),
+        // ElevenLabs: `ElevenLabs-Signature: t=<s>,v0=<hex HMAC-SHA256 of "<t>.<body>">`; its
+        // SDKs refuse a timestamp more than 30 minutes old.
+        preset(
+            "elevenlabs",
+            &[],
+            Communication,
+            "https://elevenlabs.io/docs/product-guides/administration/webhooks",
+            "ElevenLabs → Settings → Webhooks → the shared secret shown when the webhook is created",
+            pairs(
+                "elevenlabs-signature",
+                ',',
+                Some("t"),
+                "v0",
+                vec![Part::Timestamp, text("."), Part::Body],
+                UnixSeconds,
+            ),
+        )
+        .with_tolerance(Duration::from_secs(30 * 60)),
         preset(
             "intercom",
             &[],
@@ -721,6 +767,20 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "https://developers.intercom.com/docs/references/webhooks/webhook-models#signed-notifications",
             "Intercom Developer Hub → your app → Basic information → Client secret",
             body("x-hub-signature", "sha1=", A::HmacSha1, E::Hex),
+        ),
+        // Pusher Channels: X-Pusher-Signature, hex HMAC-SHA256 of the body with the app secret.
+        // X-Pusher-Key names the app's key (token) that signed; hookwall does not require it:
+        // the secrets configured are the route's tokens, and a signature only one of them can
+        // make already says which one it was. (The `pusher` library also refuses bodies not
+        // sent as application/json; Pusher always sends that, and hookwall leaves content
+        // checks to the upstream.)
+        preset(
+            "pusher",
+            &[],
+            Communication,
+            "https://pusher.com/docs/channels/server_api/webhooks/#authentication",
+            "Pusher dashboard → Channels → your app → App Keys → secret",
+            sha256_hex("x-pusher-signature"),
         ),
         preset(
             "postmark",
@@ -782,6 +842,21 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "Partner Dashboard → your app → Client credentials → Client secret (or the store's webhook signing key)",
             sha256_b64("x-shopify-hmac-sha256"),
         ),
+        // EasyPost: `X-Hmac-Signature: hmac-sha256-hex=<hex HMAC-SHA256 of the body>`, keyed with
+        // the webhook_secret in Unicode NFKD, as every EasyPost client library does. (The raw
+        // body is signed as sent, "weight": 136.0 included; @easypost/api re-adds the ".0" only
+        // for bodies re-serialised by a framework, EasyPost/easypost-node#467.)
+        preset(
+            "easypost",
+            &[],
+            Commerce,
+            "https://docs.easypost.com/guides/webhooks-guide#hmac-validation",
+            "the webhook_secret you give when you create or update the webhook (EasyPost API or dashboard)",
+            Spec {
+                key: K::Utf8Nfkd,
+                ..body("x-hmac-signature", "hmac-sha256-hex=", A::HmacSha256, E::Hex)
+            },
+        ),
         preset(
             "woocommerce",
             &[],
@@ -810,6 +885,27 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
         )
         // node-apps-toolkit's verifyRequest refuses signatures older than 30 s by default.
         .with_tolerance(Duration::from_secs(30)),
+        // Sanity (GROQ-powered webhooks): `sanity-webhook-signature: t=<ms>,v1=<base64url, unpadded,
+        // HMAC-SHA256 of "<t>.<body>">`. @sanity/webhook checks no age; hookwall keeps its
+        // default window.
+        preset(
+            "sanity",
+            &[],
+            Commerce,
+            "https://www.sanity.io/docs/webhooks",
+            "sanity.io/manage → project → API → Webhooks → webhook → Secret (you choose it)",
+            Spec {
+                encoding: E::Base64Url,
+                ..pairs(
+                    "sanity-webhook-signature",
+                    ',',
+                    Some("t"),
+                    "v1",
+                    vec![Part::Timestamp, text("."), Part::Body],
+                    UnixMillis,
+                )
+            },
+        ),
         preset(
             "typeform",
             &[],

@@ -705,3 +705,99 @@ fn stale_messages_say_old_or_future() {
         "{future}"
     );
 }
+
+/// EasyPost's client libraries key the HMAC with the secret in Unicode NFKD, so a secret with
+/// "é" precomposed (U+00E9) or decomposed ("e" + U+0301), or a compatibility character such as
+/// "ﬁ" (U+FB01, NFKD "fi"), is one key; hookwall reads the secret the same way.
+#[test]
+fn easypost_secrets_are_read_in_nfkd() {
+    let scheme = preset("easypost");
+    let tag = |secret: &[u8]| {
+        scheme
+            .key_from_secret(secret)
+            .unwrap()
+            .as_mac()
+            .unwrap()
+            .tag_of(&[b"{}"])
+            .as_bytes()
+            .to_vec()
+    };
+    let decomposed = tag("cafe\u{301}-ﬁx".as_bytes());
+    assert_eq!(tag("caf\u{e9}-ﬁx".as_bytes()), decomposed);
+    assert_eq!(tag("cafe\u{301}-fix".as_bytes()), decomposed);
+    // The NFKD bytes, as a plain utf8 scheme would use them.
+    let plain = Scheme::custom(Spec::body_hmac(
+        HeaderName::from_static("x-hmac-signature"),
+        "",
+        Algorithm::HmacSha256,
+        Encoding::Hex,
+    ));
+    let nfkd = plain
+        .key_from_secret("cafe\u{301}-fix".as_bytes())
+        .unwrap()
+        .as_mac()
+        .unwrap()
+        .tag_of(&[b"{}"])
+        .as_bytes()
+        .to_vec();
+    assert_eq!(nfkd, decomposed);
+    let as_written = plain
+        .key_from_secret("caf\u{e9}-ﬁx".as_bytes())
+        .unwrap()
+        .as_mac()
+        .unwrap()
+        .tag_of(&[b"{}"])
+        .as_bytes()
+        .to_vec();
+    assert_ne!(as_written, decomposed, "utf8 keys stay as written");
+    assert_eq!(
+        scheme.key_from_secret(b"\xff\xfe").unwrap_err(),
+        KeyError::NotUtf8
+    );
+}
+
+/// WorkOS, Sanity, ElevenLabs, Onfido, Pusher and EasyPost: what `hookwall sign` writes with
+/// either of two secrets (rotation) verifies against both configured; a changed body, another
+/// secret, and a timestamp outside the window are refused.
+#[test]
+fn newer_presets_sign_verify_rotate_and_refuse() {
+    let old: &[u8] = "old-secret-\u{e9}".as_bytes();
+    let new: &[u8] = b"new-secret";
+    for name in [
+        "workos",
+        "sanity",
+        "elevenlabs",
+        "onfido",
+        "pusher",
+        "easypost",
+    ] {
+        let scheme = preset(name);
+        let both = verifier(scheme.clone(), &[new, old]);
+        for secret in [old, new] {
+            let signed = sign(&scheme, secret, b"{\"n\":4200}", NOW, "");
+            both.verify(&signed, b"{\"n\":4200}", NOW)
+                .unwrap_or_else(|err| panic!("{name}: {err}"));
+            assert_eq!(
+                both.verify(&signed, b"{\"n\":1}", NOW).unwrap_err(),
+                Rejection::Mismatch,
+                "{name}"
+            );
+        }
+        let forged = sign(&scheme, b"another-secret", b"{}", NOW, "");
+        assert_eq!(
+            both.verify(&forged, b"{}", NOW).unwrap_err(),
+            Rejection::Mismatch,
+            "{name}"
+        );
+        if scheme.spec().is_some_and(|spec| spec.has_timestamp()) {
+            // The verifier's window here; each preset's own is checked end to end.
+            let window = DEFAULT_TOLERANCE.as_secs() as i64;
+            let stale = sign(&scheme, new, b"{}", NOW - window - 1, "");
+            assert_eq!(
+                both.verify(&stale, b"{}", NOW).unwrap_err().kind(),
+                RejectionKind::StaleTimestamp,
+                "{name}"
+            );
+        }
+    }
+}

@@ -12,6 +12,7 @@ use crate::delivery::Stage;
 use crate::official::{self, Headers, Library, headers_of, unix_now};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 
@@ -133,6 +134,8 @@ const HEX_KEYS: [&str; 2] = [
     "f9e8d7c6b5a4938271605f4e3d2c1b0a",
 ];
 const B64_KEYS: [&str; 2] = ["c2VjcmV0LWtleS1vbmU=", "c2VjcmV0LWtleS10d28="];
+/// EasyPost secrets, one outside ASCII: "é" precomposed (U+00E9), as typed on most keyboards.
+const EASYPOST: [&str; 2] = ["caf\u{e9}-current-4f0e2d1c", "previous-9b8a7f6e"];
 /// Contentful signing secrets: exactly 64 characters.
 const CONTENTFUL: [&str; 2] = [
     "Cf0current7signing3secret9of8sixty4characters2exactly6for1tests0",
@@ -300,6 +303,59 @@ fn rows() -> Vec<Row> {
         }),
         row("razorpay", S, body_hex("X-Razorpay-Signature")),
         row("gocardless", S, body_hex("Webhook-Signature")),
+        // Onfido: X-SHA2-Signature = hex HMAC-SHA256(webhook token, body).
+        row("onfido", S, |s, c| {
+            h(&[(
+                "X-SHA2-Signature",
+                hex::encode(sha256(s, &[c.body.as_bytes()])),
+            )])
+        }),
+        // WorkOS: t=<ms>, v1=<hex HMAC-SHA256(secret, t + "." + body)>, the time in milliseconds.
+        row("workos", S, |s, c| {
+            let ms = (c.now * 1000).to_string();
+            let tag = sha256(s, &[ms.as_bytes(), b".", c.body.as_bytes()]);
+            h(&[(
+                "WorkOS-Signature",
+                format!("t={ms}, v1={}", hex::encode(tag)),
+            )])
+        }),
+        // ElevenLabs: t=<ts>,v0=<hex HMAC-SHA256(secret, t + "." + body)>.
+        row("elevenlabs", S, |s, c| {
+            let tag = sha256(s, &[c.now.to_string().as_bytes(), b".", c.body.as_bytes()]);
+            h(&[(
+                "ElevenLabs-Signature",
+                format!("t={},v0={}", c.now, hex::encode(tag)),
+            )])
+        }),
+        // Pusher: X-Pusher-Signature = hex HMAC-SHA256(app secret, body), beside the app key.
+        row("pusher", S, |s, c| {
+            h(&[
+                ("X-Pusher-Key", "278d425bdf160c739803".to_string()),
+                (
+                    "X-Pusher-Signature",
+                    hex::encode(sha256(s, &[c.body.as_bytes()])),
+                ),
+            ])
+        }),
+        // EasyPost: hmac-sha256-hex=<hex HMAC-SHA256(NFKD(secret), body)>; the configured secret
+        // has "é" precomposed, the sender keys with its NFKD form ("e" + U+0301).
+        row("easypost", EASYPOST, |s, c| {
+            let nfkd = s.replace('\u{e9}', "e\u{301}");
+            let tag = sha256(&nfkd, &[c.body.as_bytes()]);
+            h(&[(
+                "X-Hmac-Signature",
+                format!("hmac-sha256-hex={}", hex::encode(tag)),
+            )])
+        }),
+        // Sanity: t=<ms>,v1=<unpadded base64url HMAC-SHA256(secret, t + "." + body)>.
+        row("sanity", S, |s, c| {
+            let ms = (c.now * 1000).to_string();
+            let tag = sha256(s, &[ms.as_bytes(), b".", c.body.as_bytes()]);
+            h(&[(
+                "sanity-webhook-signature",
+                format!("t={ms},v1={}", B64URL.encode(tag)),
+            )])
+        }),
         row("checkout", S, body_hex("Cko-Signature")),
         row("lemon-squeezy", S, body_hex("X-Signature")),
         row("coinbase-commerce", S, body_hex("X-CC-Webhook-Signature")),
@@ -1481,7 +1537,8 @@ async fn zoho_billing_signs_sorted_query_parameters_then_the_json() {
 }
 
 /// Without a `tolerance` in the route, each preset uses the window its provider documents:
-/// Twitch and Box "older than 10 minutes", Calendly three minutes, Contentful's verifier 30 s.
+/// Twitch and Box "older than 10 minutes", Calendly three minutes, Contentful's verifier 30 s,
+/// WorkOS's library three minutes, ElevenLabs's 30 minutes.
 #[tokio::test]
 async fn timestamp_windows_follow_each_providers_documentation() {
     let stage = Stage::start_routes([
@@ -1489,6 +1546,8 @@ async fn timestamp_windows_follow_each_providers_documentation() {
         RouteSpec::new("/tolerance/box", "box").secrets(["box-primary-key"]),
         RouteSpec::new("/tolerance/calendly", "calendly").secrets(["calendly-signing-key"]),
         RouteSpec::new("/tolerance/contentful", "contentful").secrets([CONTENTFUL[0]]),
+        RouteSpec::new("/tolerance/workos", "workos").secrets(["workos-secret"]),
+        RouteSpec::new("/tolerance/elevenlabs", "elevenlabs").secrets(["elevenlabs-secret"]),
     ])
     .await;
     let ctx = |at: i64, path: &'static str| (at, format!("{PUBLIC_BASE}{path}"));
@@ -1499,11 +1558,15 @@ async fn timestamp_windows_follow_each_providers_documentation() {
         ("box", "box-primary-key", 8 * 60, 11 * 60),
         ("calendly", "calendly-signing-key", 2 * 60, 4 * 60),
         ("contentful", CONTENTFUL[0], 20, 60),
+        ("workos", "workos-secret", 2 * 60, 4 * 60),
+        ("elevenlabs", "elevenlabs-secret", 25 * 60, 35 * 60),
     ] {
         let path: &'static str = match preset {
             "twitch" => "/tolerance/twitch",
             "box" => "/tolerance/box",
             "calendly" => "/tolerance/calendly",
+            "workos" => "/tolerance/workos",
+            "elevenlabs" => "/tolerance/elevenlabs",
             _ => "/tolerance/contentful",
         };
         for (age, fresh) in [(accepted_age, true), (stale_age, false)] {

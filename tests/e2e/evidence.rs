@@ -31,6 +31,7 @@
 //! | mollie | library mollie-api-py==1.10.20 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | razorpay | library razorpay==2.0.1 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | gocardless | library gocardless-pro==3.22.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | onfido | library @onfido/api@6.2.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | checkout | provider SDK vector https://github.com/checkout/Checkout-SAP-Cloud-Commerce-2105/blob/98b1d5ff15a45f44daefb1c86bef0995e05b4f8b/hybris/bin/modules/checkoutcom/checkoutevents/testsrc/com/checkout/hybris/events/validators/impl/DefaultCheckoutComRequestEventValidatorTest.java | src/signature/tests.rs checkout_vectors_from_its_sap_commerce_plugin |
 //! | lemon-squeezy | formula | |
 //! | coinbase-commerce | library coinbase-commerce==1.0.1 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
@@ -44,6 +45,7 @@
 //! | bitbucket | formula | |
 //! | jira | formula | |
 //! | linear | library @linear/sdk@98.0.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | workos | library @workos-inc/node@12.3.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | sentry | formula | |
 //! | pagerduty | provider SDK vector https://github.com/PagerDuty/go-pagerduty/blob/3df5eb4e62dcdf897d37106578d7be6ad54449dc/webhookv3/webhookv3_test.go | src/signature/tests.rs pagerduty_vectors_from_its_go_client |
 //! | circleci | formula | |
@@ -58,7 +60,9 @@
 //! | mailgun | library mailgun==1.10.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | discord | library discord-interactions@4.4.0 | catalogue::public_key_presets_forward_what_the_providers_libraries_accept |
 //! | zoom | library @zoom/rivet@0.4.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | elevenlabs | library @elevenlabs/elevenlabs-js@2.73.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | intercom | formula | |
+//! | pusher | library pusher@5.3.4 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | postmark | formula | |
 //! | mandrill | formula | |
 //! | telegram | formula | |
@@ -66,9 +70,11 @@
 //! | line | library line-bot-sdk==3.27.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | meta | provider SDK vector https://github.com/WhatsApp/WhatsApp-Nodejs-SDK/blob/58ca3d5fceea604e18393734578d9a7944a37b15/src/__tests__/utils.test.ts | src/signature/tests.rs meta_vector_from_the_whatsapp_sdk |
 //! | shopify | library @shopify/shopify-api@13.1.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | easypost | library @easypost/api@8.9.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | woocommerce | provider SDK vector https://github.com/woocommerce/woocommerce/blob/6147c5e685a97beb873ac2548044cf04d2a48a66/plugins/woocommerce/tests/legacy/unit-tests/webhooks/crud.php | src/signature/tests.rs woocommerce_vector_from_its_own_tests |
 //! | bigcommerce | formula | |
 //! | contentful | library @contentful/node-apps-toolkit@3.16.1 | catalogue::contentfuls_library_and_the_contentful_preset_agree |
+//! | sanity | library @sanity/webhook@4.0.4 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | typeform | formula | |
 //! | calendly | formula | |
 //! | twitch | formula | |
@@ -85,9 +91,9 @@
 //! | svix | library svix==2.9.1 | libraries::the_svix_preset_forwards_what_svixs_library_signs_and_svix_verifies_what_arrived |
 //! | standard-webhooks-ed25519 | provider SDK vector https://github.com/svix/svix-webhooks/blob/4fc0cfb8b426c87ef7e2b937e7d896a71d456a47/server/svix-server/src/worker.rs | src/signature/tests.rs standard_webhooks_ed25519_vector_from_svix_server |
 //!
-//! Presets with an official library or a docs example: 29 of 65.
+//! Presets with an official library or a docs example: 35 of 71.
 //! Presets whose only evidence is a provider SDK vector: 7 (quickbooks, checkout, pagerduty, buildkite, meta, woocommerce, standard-webhooks-ed25519).
-//! Presets with any of the three: 36 of 65; formula only: 29.
+//! Presets with any of the three: 42 of 71; formula only: 29.
 //! <!-- evidence:end -->
 
 use crate::common::RouteSpec;
@@ -162,6 +168,7 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         "gocardless",
         &[Library("gocardless-pro==3.22.0", LIBRARIES)],
     ),
+    ("onfido", &[Library("@onfido/api@6.2.0", LIBRARIES)]),
     (
         "checkout",
         &[Vector(
@@ -218,6 +225,7 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
     ("bitbucket", &[]),
     ("jira", &[]),
     ("linear", &[Library("@linear/sdk@98.0.0", LIBRARIES)]),
+    ("workos", &[Library("@workos-inc/node@12.3.0", LIBRARIES)]),
     ("sentry", &[]),
     (
         "pagerduty",
@@ -275,7 +283,12 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         )],
     ),
     ("zoom", &[Library("@zoom/rivet@0.4.0", LIBRARIES)]),
+    (
+        "elevenlabs",
+        &[Library("@elevenlabs/elevenlabs-js@2.73.0", LIBRARIES)],
+    ),
     ("intercom", &[]),
+    ("pusher", &[Library("pusher@5.3.4", LIBRARIES)]),
     ("postmark", &[]),
     ("mandrill", &[]),
     ("telegram", &[]),
@@ -292,6 +305,7 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         "shopify",
         &[Library("@shopify/shopify-api@13.1.0", LIBRARIES)],
     ),
+    ("easypost", &[Library("@easypost/api@8.9.0", LIBRARIES)]),
     (
         "woocommerce",
         &[Vector(
@@ -308,6 +322,7 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
             "catalogue::contentfuls_library_and_the_contentful_preset_agree",
         )],
     ),
+    ("sanity", &[Library("@sanity/webhook@4.0.4", LIBRARIES)]),
     ("typeform", &[]),
     ("calendly", &[]),
     ("twitch", &[]),

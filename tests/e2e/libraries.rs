@@ -183,6 +183,57 @@ pub fn rows() -> Vec<Row> {
                 r#"{"id":"ev_16BHbhF4s42tO2lK","event_type":"invoice_generated","content":{"invoice":{"id":"4200","total":4200}}}"#,
             )
         },
+        // WorkOS signs the time in milliseconds; its library allows 3 minutes either side.
+        row(
+            "workos",
+            Npm,
+            "@workos-inc/node@12.3.0",
+            r#"{"id":"event_01JD3PR4Y8ZQ5KX2MV7W","event":"user.created","data":{"object":"user","id":"user_01JD3PR4Y8","email":"zoe@example.com","first_name":"Zoë ✓","last_name":"4200"},"created_at":"2026-12-01T12:00:00.000Z"}"#,
+        ),
+        // A GROQ-powered webhook's default body: the document after the change.
+        row(
+            "sanity",
+            Npm,
+            "@sanity/webhook@4.0.4",
+            r#"{"_id":"post-4200","_type":"post","_rev":"IvVLxlGQjUcBGT2cKPAYqS","title":"Zoë ✓","slug":{"_type":"slug","current":"zoe"}}"#,
+        ),
+        row(
+            "elevenlabs",
+            Npm,
+            "@elevenlabs/elevenlabs-js@2.73.0",
+            r#"{"type":"post_call_transcription","event_timestamp":1796170000,"data":{"agent_id":"agent_4200","conversation_id":"conv_01JD3PR4","transcript":[{"role":"user","message":"Zoë ✓"}]}}"#,
+        ),
+        row(
+            "onfido",
+            Npm,
+            "@onfido/api@6.2.0",
+            r#"{"payload":{"resource_type":"check","action":"check.completed","object":{"id":"4200cb2d-9f3a","status":"complete","completed_at_iso8601":"2026-12-01T12:00:00Z","href":"https://api.eu.onfido.com/v3.6/checks/4200cb2d-9f3a"}}}"#,
+        ),
+        // Pusher's library also wants the app key Pusher sends and a JSON content type.
+        Row {
+            extra: &[
+                ("x-pusher-key", "278d425bdf160c739803"),
+                ("content-type", "application/json"),
+            ],
+            ..row(
+                "pusher",
+                Npm,
+                "pusher@5.3.4",
+                r#"{"time_ms":1796170000000,"events":[{"name":"member_added","channel":"presence-room-4200","user_id":"Zoë ✓"}]}"#,
+            )
+        },
+        // A secret outside ASCII ("é" precomposed, the "ﬁ" ligature): EasyPost's library keys
+        // the HMAC with its NFKD form, so hookwall must too, both verifying and signing. The
+        // weight is a float, as EasyPost sends it.
+        Row {
+            secret: "caf\u{e9}-\u{fb01}x-5d2c7a91",
+            ..row(
+                "easypost",
+                Npm,
+                "@easypost/api@8.9.0",
+                r#"{"object":"Event","description":"tracker.updated","mode":"test","result":{"object":"Tracker","tracking_code":"EZ4200000000","status":"in_transit","weight":136.0,"carrier_detail":{"origin_location":"Zoë ✓"}}}"#,
+            )
+        },
     ]
 }
 

@@ -6,8 +6,13 @@
 // @mux/mux-node `webhooks.verifySignature` (Mux), @shopify/shopify-api `webhooks.validate`
 // (Shopify), @zoom/rivet `AwsLambdaReceiver` (Zoom: its handler verifies x-zm-signature and
 // answers endpoint.url_validation), chargebee `webhooks.requestValidator` (Chargebee: basic
-// auth from CHARGEBEE_WEBHOOK_USERNAME/PASSWORD). Deliveries are signed here with Node's own
-// crypto, as the providers document it, so neither side shares code with hookwall.
+// auth from CHARGEBEE_WEBHOOK_USERNAME/PASSWORD), @workos-inc/node `webhooks.constructEvent`
+// (WorkOS), @sanity/webhook `isValidSignature` (Sanity), @elevenlabs/elevenlabs-js
+// `webhooks.constructEvent` (ElevenLabs), @onfido/api `WebhookEventVerifier` (Onfido), pusher
+// `webhook().isValid()` (Pusher), @easypost/api `Utils.validateWebhook` (EasyPost). Deliveries
+// are signed by the library where it has a signing function (Notion, WorkOS, Sanity), else here
+// with Node's own crypto, as the providers document it, so neither side shares code with
+// hookwall.
 // Protocol: protocol.py, plus "provider" on every op and a "keypair" op:
 //   {"op": "keypair", "provider": "discord"|"sendgrid"} -> {"private": PEM, "public": the
 //     provider's form (Discord: hex; SendGrid: base64 DER), "public_pem": PEM}
@@ -27,6 +32,15 @@ import { shopifyApi, ApiVersion, LogSeverity } from "@shopify/shopify-api";
 import { AwsLambdaReceiver } from "@zoom/rivet/meetings";
 import Chargebee from "chargebee";
 import { signWebhookPayload, verifyWebhookSignature } from "@notionhq/client";
+import { WorkOS } from "@workos-inc/node";
+import { encodeSignatureHeader, isValidSignature } from "@sanity/webhook";
+import { ElevenLabsClient } from "@elevenlabs/elevenlabs-js";
+import { WebhookEventVerifier } from "@onfido/api";
+import Pusher from "pusher";
+import EasyPostClient from "@easypost/api";
+
+// The Pusher app key X-Pusher-Key carries: the library only checks it equals its own.
+const PUSHER_KEY = "278d425bdf160c739803";
 
 // @zoom/rivet logs every event it handles with console.debug, which would land in the JSON
 // answer on standard output.
@@ -112,6 +126,36 @@ async function sign(op) {
       return {
         headers: [["X-Notion-Signature", await signWebhookPayload({ body: op.body, verificationToken: secret })]],
       };
+    case "workos": {
+      // WorkOS signs the timestamp in milliseconds.
+      const millis = String(op.timestamp * 1000);
+      const workos = new WorkOS("sk_test_unused");
+      const tag = await workos.webhooks.computeSignature(millis, op.body, secret);
+      return { headers: [["WorkOS-Signature", `t=${millis}, v1=${tag}`]] };
+    }
+    case "sanity":
+      return {
+        headers: [["sanity-webhook-signature", await encodeSignatureHeader(op.body, op.timestamp * 1000, secret)]],
+      };
+    case "elevenlabs": {
+      const tag = crypto.createHmac("sha256", secret).update(`${timestamp}.${op.body}`).digest("hex");
+      return { headers: [["ElevenLabs-Signature", `t=${timestamp},v0=${tag}`]] };
+    }
+    case "onfido":
+      return { headers: [["X-SHA2-Signature", crypto.createHmac("sha256", secret).update(op.body).digest("hex")]] };
+    case "pusher":
+      return {
+        headers: [
+          ["X-Pusher-Key", PUSHER_KEY],
+          ["X-Pusher-Signature", crypto.createHmac("sha256", secret).update(op.body).digest("hex")],
+        ],
+      };
+    case "easypost": {
+      // EasyPost keys the HMAC with the webhook_secret in Unicode NFKD.
+      const key = Buffer.from(secret.normalize("NFKD"), "utf8");
+      const tag = crypto.createHmac("sha256", key).update(op.body).digest("hex");
+      return { headers: [["X-Hmac-Signature", `hmac-sha256-hex=${tag}`]] };
+    }
     default:
       throw new Error(`unknown provider ${op.provider}`);
   }
@@ -189,6 +233,40 @@ async function verifyNewer(op) {
       await chargebee.webhooks.requestValidator(lowerCased(op.headers));
       return true;
     }
+    case "workos":
+      // Throws on a bad signature, or a timestamp more than 3 minutes from the real clock.
+      await new WorkOS("sk_test_unused").webhooks.constructEvent({
+        payload: op.body,
+        sigHeader: header(op.headers, "workos-signature"),
+        secret: op.secret,
+      });
+      return true;
+    case "sanity":
+      if (!(await isValidSignature(op.body, header(op.headers, "sanity-webhook-signature"), op.secret))) {
+        throw new Error("sanity library returned false");
+      }
+      return true;
+    case "elevenlabs":
+      // Throws on a bad signature, or a timestamp more than 30 minutes old.
+      await new ElevenLabsClient({ apiKey: "unused" }).webhooks.constructEvent(
+        op.body,
+        header(op.headers, "elevenlabs-signature"),
+        op.secret,
+      );
+      return true;
+    case "onfido":
+      new WebhookEventVerifier(op.secret).readPayload(op.body, header(op.headers, "x-sha2-signature"));
+      return true;
+    case "pusher": {
+      const pusher = new Pusher({ appId: "1", key: PUSHER_KEY, secret: op.secret, cluster: "eu" });
+      if (!pusher.webhook({ headers: lowerCased(op.headers), rawBody: op.body }).isValid()) {
+        throw new Error("pusher library: isValid() is false");
+      }
+      return true;
+    }
+    case "easypost":
+      new EasyPostClient("unused").Utils.validateWebhook(Buffer.from(op.body, "utf8"), lowerCased(op.headers), op.secret);
+      return true;
     default:
       return undefined;
   }
