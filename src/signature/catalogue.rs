@@ -538,6 +538,18 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
                 ..sha256_b64("hmacsignature")
             },
         ),
+        // Polar signs Standard Webhooks headers, but for endpoints whose secret predates
+        // 2026-09-08 the HMAC key is the secret's own UTF-8 bytes, `whsec_` included (Polar's
+        // server base64-encodes the string before handing it to standardwebhooks). Secrets
+        // generated since are Standard Webhooks keys: use `standard-webhooks` for those.
+        preset(
+            "polar",
+            &[],
+            Payments,
+            "https://polar.sh/docs/integrate/webhooks/delivery",
+            "Polar → organization Settings → Webhooks → endpoint → Secret (whsec_…, generated before 2026-09-08)",
+            standard_webhooks("webhook", "v1", A::HmacSha256, K::Utf8),
+        ),
         // Developer tools.
         preset(
             "github",
@@ -676,6 +688,39 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "https://docs.gitea.com/usage/webhooks",
             "repository → Settings → Webhooks → Secret",
             sha256_hex("x-gitea-signature"),
+        ),
+        preset(
+            "openai",
+            &[],
+            DeveloperTools,
+            "https://platform.openai.com/docs/guides/webhooks",
+            "OpenAI Platform → Settings → Project → Webhooks → endpoint → Signing secret (whsec_…, shown once)",
+            standard_webhooks("webhook", "v1", A::HmacSha256, K::Whsec),
+        ),
+        preset(
+            "replicate",
+            &[],
+            DeveloperTools,
+            "https://replicate.com/docs/topics/webhooks/verify-webhook",
+            "the key GET /v1/webhooks/default/secret returns (whsec_…; one per user or organization)",
+            standard_webhooks("webhook", "v1", A::HmacSha256, K::Whsec),
+        ),
+        preset(
+            "liveblocks",
+            &[],
+            DeveloperTools,
+            "https://liveblocks.io/docs/platform/webhooks",
+            "Liveblocks dashboard → project → Webhooks → endpoint → Signing secret (whsec_…)",
+            standard_webhooks("webhook", "v1", A::HmacSha256, K::Whsec),
+        ),
+        // Clerk's deliveries come through Svix under svix-* names only.
+        preset(
+            "clerk",
+            &[],
+            DeveloperTools,
+            "https://clerk.com/docs/reference/backend/verify-webhook",
+            "Clerk Dashboard → Configure → Webhooks → endpoint → Signing Secret (whsec_…)",
+            standard_webhooks("svix", "v1", A::HmacSha256, K::Whsec),
         ),
         // Communication.
         preset(
@@ -832,6 +877,28 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
             "https://developers.facebook.com/docs/graph-api/webhooks/getting-started#event-notifications",
             "Meta for Developers → your app → App settings → Basic → App secret",
             body("x-hub-signature-256", "sha256=", A::HmacSha256, E::Hex),
+        ),
+        // Resend's deliveries come through Svix under svix-* names only.
+        preset(
+            "resend",
+            &[],
+            Communication,
+            "https://resend.com/docs/webhooks/verify-webhooks-requests",
+            "Resend → Webhooks → webhook → Signing Secret (whsec_…)",
+            standard_webhooks("svix", "v1", A::HmacSha256, K::Whsec),
+        ),
+        preset(
+            "telnyx",
+            &[],
+            Communication,
+            "https://developers.telnyx.com/docs/development/sdk/python/webhooks",
+            "Telnyx Mission Control Portal → Account Settings → Keys & Credentials → Public Key (base64)",
+            Spec {
+                signed: vec![Part::Timestamp, text("|"), Part::Body],
+                timestamp: stamp_header("telnyx-timestamp", UnixSeconds),
+                key: K::PublicKey,
+                ..body("telnyx-signature-ed25519", "", A::Ed25519, E::Base64)
+            },
         ),
         // Commerce and content.
         preset(
@@ -1065,7 +1132,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
         // Webhook platforms.
         preset(
             "standard-webhooks",
-            &["openai", "replicate"],
+            &[],
             Platforms,
             "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
             "the sender's endpoint settings → signing secret (whsec_…)",
@@ -1076,7 +1143,7 @@ static PRESETS: LazyLock<Vec<Preset>> = LazyLock::new(|| {
         ),
         preset(
             "svix",
-            &["clerk", "resend"],
+            &[],
             Platforms,
             "https://docs.svix.com/receiving/verifying-payloads/how-manual",
             "the sender's dashboard → Webhooks → endpoint → Signing Secret (whsec_…)",

@@ -3,7 +3,7 @@
 //! and ring directly, never with hookwall's signer. Genuine deliveries from either configured
 //! secret arrive byte for byte; a tampered body, an unknown secret and a missing signature are
 //! 401s with their outcome. Where the provider ships a verify-only library (Discord, SendGrid,
-//! Paddle), that library must accept the very delivery hookwall forwards and refuse the
+//! Telnyx, Paddle), that library must accept the very delivery hookwall forwards and refuse the
 //! tampered one; where the documentation gives a worked example (Twilio), it is checked too.
 //! Last, the endpoint handshakes hookwall answers itself.
 
@@ -129,6 +129,12 @@ const WHSEC: [&str; 2] = [
     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     "whsec_c2Vjb25kLXNlY3JldC10aGlydHktdHdvLWJ5dGVzLi4=",
 ];
+/// Polar secrets generated before 2026-09-08: `whsec_` and 43 letters and digits, the HMAC
+/// key being the whole string's UTF-8.
+const POLAR: [&str; 2] = [
+    "whsec_vjrwzr87IZqclzVSxjxrkY8R4NKWDjj2Ho28wHHWJwQ",
+    "whsec_Q7mTz2KbX9pLw4VnR8cYd3HsJ6fGa1EuN5oKi0PqZtB",
+];
 const HEX_KEYS: [&str; 2] = [
     "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
     "f9e8d7c6b5a4938271605f4e3d2c1b0a",
@@ -195,9 +201,14 @@ fn basic(s: &str, _: &Ctx) -> Headers {
 /// Standard Webhooks: `v1,<b64 HMAC(base64-decoded secret, id.timestamp.body)>`.
 fn standard(prefix: &str, s: &str, c: &Ctx) -> Headers {
     let key = B64.decode(s.trim_start_matches("whsec_")).unwrap();
+    standard_keyed(prefix, &key, c)
+}
+
+/// Standard Webhooks headers under `prefix-*`, the HMAC keyed with `key` as given.
+fn standard_keyed(prefix: &str, key: &[u8], c: &Ctx) -> Headers {
     let id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
     let signed = format!("{id}.{}.{}", c.now, c.body);
-    let tag = mac(Hash::Sha256, &key, &[signed.as_bytes()]);
+    let tag = mac(Hash::Sha256, key, &[signed.as_bytes()]);
     h(&[
         (&format!("{prefix}-id"), id.to_string()),
         (&format!("{prefix}-timestamp"), c.now.to_string()),
@@ -300,6 +311,10 @@ fn rows() -> Vec<Row> {
         row("adyen-platform", HEX_KEYS, |s, c| {
             let tag = mac(Hash::Sha256, &hex::decode(s).unwrap(), &[c.body.as_bytes()]);
             h(&[("HmacSignature", B64.encode(tag))])
+        }),
+        // Polar (secrets before 2026-09-08): Standard Webhooks keyed with the secret's UTF-8.
+        row("polar", POLAR, |s, c| {
+            standard_keyed("webhook", s.as_bytes(), c)
         }),
         row("razorpay", S, body_hex("X-Razorpay-Signature")),
         row("gocardless", S, body_hex("Webhook-Signature")),
@@ -413,6 +428,11 @@ fn rows() -> Vec<Row> {
             )])
         }),
         row("gitea", S, body_hex("X-Gitea-Signature")),
+        // OpenAI, Replicate, Liveblocks: Standard Webhooks under webhook-*; Clerk under svix-*.
+        row("openai", WHSEC, |s, c| standard("webhook", s, c)),
+        row("replicate", WHSEC, |s, c| standard("webhook", s, c)),
+        row("liveblocks", WHSEC, |s, c| standard("webhook", s, c)),
+        row("clerk", WHSEC, |s, c| standard("svix", s, c)),
         // Slack: v0=<hex HMAC-SHA256(secret, "v0:" + ts + ":" + body)>.
         row("slack", S, |s, c| {
             v0_signed(
@@ -476,6 +496,8 @@ fn rows() -> Vec<Row> {
                 format!("sha256={}", hex::encode(sha256(s, &[c.body.as_bytes()]))),
             )])
         }),
+        // Resend: Svix's headers.
+        row("resend", WHSEC, |s, c| standard("svix", s, c)),
         row("shopify", S, body_b64("X-Shopify-Hmac-Sha256")),
         row("woocommerce", S, body_b64("X-WC-Webhook-Signature")),
         // BigCommerce: the Authorization header given when the hook was created.
@@ -767,7 +789,7 @@ async fn every_preset_forwards_its_providers_deliveries_and_refuses_forgeries() 
         .collect();
     assert_eq!(
         untested,
-        ["sendgrid", "discord", "standard-webhooks-ed25519"],
+        ["sendgrid", "discord", "telnyx", "standard-webhooks-ed25519"],
         "presets without a row"
     );
 }
@@ -777,60 +799,77 @@ async fn catalogue_ops(ops: Vec<Value>) -> Vec<Value> {
     official::run(Library::Catalogue, ops).await
 }
 
+/// The form of public key each provider's library takes: SendGrid's PEM (its base64 DER form
+/// is configured for the first route key), Discord's hex, Telnyx's base64 of the raw key.
+fn library_key_field(provider: &str) -> &'static str {
+    if provider == "sendgrid" {
+        "public_pem"
+    } else {
+        "public"
+    }
+}
+
 #[tokio::test]
 async fn public_key_presets_forward_what_the_providers_libraries_accept() {
     // Two key pairs per provider: the route is configured with both public keys (rotation).
+    // A third per provider is configured nowhere: what it signs is a forgery.
+    let providers = ["discord", "sendgrid", "telnyx"];
     let pairs = catalogue_ops(
-        ["discord", "discord", "sendgrid", "sendgrid"]
+        providers
             .iter()
+            .flat_map(|provider| [provider; 3])
             .map(|provider| json!({"op": "keypair", "provider": provider}))
             .collect(),
     )
     .await;
     let public = |index: usize, field: &str| pairs[index][field].as_str().unwrap().to_string();
+    // Keys 0, 1 (configured) and 2 (not) are Discord's, 3-5 SendGrid's, 6-8 Telnyx's.
     let (discord_a, discord_b) = (public(0, "public"), public(1, "public"));
     // SendGrid shows the key as base64 DER; PEM is accepted too.
-    let (sendgrid_a, sendgrid_b) = (public(2, "public"), public(3, "public_pem"));
+    let (sendgrid_a, sendgrid_b) = (public(3, "public"), public(4, "public_pem"));
+    // Telnyx shows the raw 32-byte key in base64.
+    let (telnyx_a, telnyx_b) = (public(6, "public"), public(7, "public"));
     let discord_keys = [discord_a.as_str(), discord_b.as_str()];
     let sendgrid_keys = [sendgrid_a.as_str(), sendgrid_b.as_str()];
+    let telnyx_keys = [telnyx_a.as_str(), telnyx_b.as_str()];
     let stage = Stage::start_routes([
         RouteSpec::new("/catalogue/discord", "discord").secrets(discord_keys.iter().copied()),
         RouteSpec::new("/catalogue/sendgrid", "sendgrid").secrets(sendgrid_keys.iter().copied()),
+        RouteSpec::new("/catalogue/telnyx", "telnyx").secrets(telnyx_keys.iter().copied()),
     ])
     .await;
     let now = unix_now();
-    let deliveries = [
-        ("discord", 0, BODY),
-        ("discord", 1, BODY),
-        ("sendgrid", 2, BODY),
-        ("sendgrid", 3, BODY),
-    ];
-    let signed = catalogue_ops(
-        deliveries
-            .iter()
-            .map(|(provider, key, body)| {
-                json!({"op": "sign", "provider": provider, "secrets": [pairs[*key]["private"]], "body": body, "timestamp": now})
-            })
-            .collect(),
-    )
-    .await;
+    let deliveries: Vec<(&str, usize)> = providers
+        .iter()
+        .enumerate()
+        .flat_map(|(at, provider)| [(*provider, at * 3), (*provider, at * 3 + 1)])
+        .collect();
+    let forgeries: Vec<(&str, usize)> = providers
+        .iter()
+        .enumerate()
+        .map(|(at, provider)| (*provider, at * 3 + 2))
+        .collect();
+    let sign_op = |(provider, key): &(&str, usize)| json!({"op": "sign", "provider": provider, "secrets": [pairs[*key]["private"]], "body": BODY, "timestamp": now});
+    let signed = catalogue_ops(deliveries.iter().chain(&forgeries).map(sign_op).collect()).await;
+    let (signed, forged) = signed.split_at(deliveries.len());
     let verify_ops: Vec<Value> = deliveries
         .iter()
-        .zip(&signed)
-        .flat_map(|((provider, key, _), result)| {
-            let key_field = if *provider == "discord" {
-                "public"
-            } else {
-                "public_pem"
-            };
+        .zip(signed)
+        .flat_map(|((provider, key), result)| {
             [BODY, TAMPERED].map(|body| {
-                json!({"op": "verify", "provider": provider, "secret": pairs[*key][key_field],
+                json!({"op": "verify", "provider": provider, "secret": pairs[*key][library_key_field(provider)],
                        "body": body, "headers": result["headers"], "now": now})
             })
         })
+        .chain(forgeries.iter().zip(forged).map(|((provider, key), result)| {
+            // The forgery checked against the first configured key.
+            let configured = key - 2;
+            json!({"op": "verify", "provider": provider, "secret": pairs[configured][library_key_field(provider)],
+                   "body": BODY, "headers": result["headers"], "now": now})
+        }))
         .collect();
     let verdicts = catalogue_ops(verify_ops).await;
-    for (index, ((provider, _, _), result)) in deliveries.iter().zip(&signed).enumerate() {
+    for (index, ((provider, _), result)) in deliveries.iter().zip(signed).enumerate() {
         let headers = headers_of(result);
         assert_eq!(
             verdicts[index * 2]["valid"],
@@ -862,9 +901,26 @@ async fn public_key_presets_forward_what_the_providers_libraries_accept() {
             )
             .await;
     }
+    for (index, ((provider, _), result)) in forgeries.iter().zip(forged).enumerate() {
+        assert_eq!(
+            verdicts[deliveries.len() * 2 + index]["valid"],
+            false,
+            "{provider}: the library accepted a key configured nowhere"
+        );
+        stage
+            .assert_refused(
+                &format!("/catalogue/{provider}"),
+                &headers_of(result),
+                BODY.as_bytes(),
+                401,
+                "bad_signature",
+                &format!("{provider}: signed with a key configured nowhere"),
+            )
+            .await;
+    }
 
     // What hookwall's own signer writes, the libraries accept (`hookwall sign` for tests).
-    let own: Vec<(&str, usize, Headers)> = [("discord", 0), ("sendgrid", 2)]
+    let own: Vec<(&str, usize, Headers)> = [("discord", 0), ("sendgrid", 3), ("telnyx", 6)]
         .iter()
         .map(|(provider, key)| {
             let scheme = hookwall::signature::Scheme::builtin(provider).unwrap();
@@ -890,12 +946,7 @@ async fn public_key_presets_forward_what_the_providers_libraries_accept() {
     let verdicts = catalogue_ops(
         own.iter()
             .map(|(provider, key, headers)| {
-                let key_field = if *provider == "discord" {
-                    "public"
-                } else {
-                    "public_pem"
-                };
-                json!({"op": "verify", "provider": provider, "secret": pairs[*key][key_field],
+                json!({"op": "verify", "provider": provider, "secret": pairs[*key][library_key_field(provider)],
                        "body": BODY, "headers": headers, "now": now})
             })
             .collect(),

@@ -38,6 +38,7 @@
 //! | adyen | library @adyen/api-library@32.1.0 | catalogue::adyens_library_and_the_adyen_presets_agree |
 //! | adyen | docs example https://docs.adyen.com/development-resources/webhooks/secure-webhooks/verify-hmac-signatures | src/signature/coded/adyen.rs adyens_documented_example_verifies |
 //! | adyen-platform | library @adyen/api-library@32.1.0 | catalogue::adyens_library_and_the_adyen_presets_agree |
+//! | polar | library @polar-sh/sdk@1.0.1 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | github | library @octokit/webhooks-methods@6.0.0 | schemes::github_deliveries_signed_by_octokit_are_forwarded_and_forgeries_refused |
 //! | github | docs example https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries#testing-the-webhook-payload-validation | src/signature/tests.rs github_documented_vector |
 //! | gitlab | formula | |
@@ -52,6 +53,10 @@
 //! | buildkite | provider SDK vector https://github.com/buildkite/go-buildkite/blob/62b6fcf322c5259e786ac43db46f5c6419617411/webhook_test.go | src/signature/tests.rs buildkite_vector_from_its_go_client |
 //! | vercel | formula | |
 //! | gitea | formula | |
+//! | openai | library openai==3.57.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | replicate | library replicate@1.4.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | liveblocks | library @liveblocks/node@3.24.2 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | clerk | library @clerk/backend@3.25.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | slack | library slack_sdk==3.48.0 | schemes::slack_requests_signed_by_slack_sdk_are_forwarded_and_forgeries_refused |
 //! | slack | docs example https://api.slack.com/authentication/verifying-requests-from-slack | src/signature/tests.rs slack_documented_vector |
 //! | twilio | library twilio==9.13.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
@@ -69,6 +74,8 @@
 //! | microsoft-teams | formula | |
 //! | line | library line-bot-sdk==3.27.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | meta | provider SDK vector https://github.com/WhatsApp/WhatsApp-Nodejs-SDK/blob/58ca3d5fceea604e18393734578d9a7944a37b15/src/__tests__/utils.test.ts | src/signature/tests.rs meta_vector_from_the_whatsapp_sdk |
+//! | resend | library resend@6.38.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
+//! | telnyx | library telnyx@7.24.0 | catalogue::public_key_presets_forward_what_the_providers_libraries_accept |
 //! | shopify | library @shopify/shopify-api@13.1.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | easypost | library @easypost/api@8.9.0 | libraries::providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_refuses |
 //! | woocommerce | provider SDK vector https://github.com/woocommerce/woocommerce/blob/6147c5e685a97beb873ac2548044cf04d2a48a66/plugins/woocommerce/tests/legacy/unit-tests/webhooks/crud.php | src/signature/tests.rs woocommerce_vector_from_its_own_tests |
@@ -91,9 +98,9 @@
 //! | svix | library svix==2.9.1 | libraries::the_svix_preset_forwards_what_svixs_library_signs_and_svix_verifies_what_arrived |
 //! | standard-webhooks-ed25519 | provider SDK vector https://github.com/svix/svix-webhooks/blob/4fc0cfb8b426c87ef7e2b937e7d896a71d456a47/server/svix-server/src/worker.rs | src/signature/tests.rs standard_webhooks_ed25519_vector_from_svix_server |
 //!
-//! Presets with an official library or a docs example: 35 of 71.
+//! Presets with an official library or a docs example: 42 of 78.
 //! Presets whose only evidence is a provider SDK vector: 7 (quickbooks, checkout, pagerduty, buildkite, meta, woocommerce, standard-webhooks-ed25519).
-//! Presets with any of the three: 42 of 71; formula only: 29.
+//! Presets with any of the three: 49 of 78; formula only: 29.
 //! <!-- evidence:end -->
 
 use crate::common::RouteSpec;
@@ -201,6 +208,7 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
             "catalogue::adyens_library_and_the_adyen_presets_agree",
         )],
     ),
+    ("polar", &[Library("@polar-sh/sdk@1.0.1", LIBRARIES)]),
     (
         "github",
         &[
@@ -244,6 +252,13 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
     ),
     ("vercel", &[]),
     ("gitea", &[]),
+    ("openai", &[Library("openai==3.57.0", LIBRARIES)]),
+    ("replicate", &[Library("replicate@1.4.0", LIBRARIES)]),
+    (
+        "liveblocks",
+        &[Library("@liveblocks/node@3.24.2", LIBRARIES)],
+    ),
+    ("clerk", &[Library("@clerk/backend@3.25.0", LIBRARIES)]),
     (
         "slack",
         &[
@@ -299,6 +314,14 @@ const EVIDENCE: &[(&str, &[Evidence])] = &[
         &[Vector(
             "https://github.com/WhatsApp/WhatsApp-Nodejs-SDK/blob/58ca3d5fceea604e18393734578d9a7944a37b15/src/__tests__/utils.test.ts",
             "src/signature/tests.rs meta_vector_from_the_whatsapp_sdk",
+        )],
+    ),
+    ("resend", &[Library("resend@6.38.0", LIBRARIES)]),
+    (
+        "telnyx",
+        &[Library(
+            "telnyx@7.24.0",
+            "catalogue::public_key_presets_forward_what_the_providers_libraries_accept",
         )],
     ),
     (

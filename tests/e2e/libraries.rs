@@ -54,6 +54,12 @@ const fn row(
     }
 }
 
+/// A Standard Webhooks / Svix signing secret: base64 after `whsec_`.
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// A Polar secret generated before 2026-09-08, shaped as Polar's server makes them (`whsec_`,
+/// 37 letters and digits, a 6-character checksum); its HMAC key is the whole string.
+const POLAR: &str = "whsec_vjrwzr87IZqclzVSxjxrkY8R4NKWDjj2Ho28wHHWJwQ";
+
 const FORM: &str = "AccountSid=AC4200&Body=Zo%C3%AB+%E2%9C%93&CallSid=CA1234567890ABCDE&Digits=4200&From=%2B14158675310&To=%2B18005551212";
 
 pub fn rows() -> Vec<Row> {
@@ -174,6 +180,63 @@ pub fn rows() -> Vec<Row> {
             r#"{"id":"367cba44-b6f3-4c92-81e7-6a2e9659efd4","type":"page.content_updated","entity":{"id":"153104cd-477e-809d-8dc4-ff2d96ae3090","type":"page"},"data":{"updated_blocks":[{"id":"4200","type":"block"}],"title":"Zoë ✓"}}"#,
         ),
         Row {
+            secret: WHSEC,
+            ..row(
+                "openai",
+                PyPI,
+                "openai==3.57.0",
+                r#"{"object":"event","id":"evt_685343a1381c819085d44c354e1b330e","type":"response.completed","created_at":1750287018,"data":{"id":"resp_4200","note":"Zoë ✓"}}"#,
+            )
+        },
+        Row {
+            secret: WHSEC,
+            ..row(
+                "resend",
+                Npm,
+                "resend@6.38.0",
+                r#"{"type":"email.delivered","created_at":"2026-12-01T12:00:00.000Z","data":{"email_id":"56761188-7520-42d8-8898-ff6fc54ce618","to":["zoë@example.com"],"subject":"Order 4200 ✓"}}"#,
+            )
+        },
+        Row {
+            secret: WHSEC,
+            ..row(
+                "clerk",
+                Npm,
+                "@clerk/backend@3.25.0",
+                r#"{"type":"user.created","object":"event","data":{"id":"user_29w83sxmDNGwOuEthce5gg56FcC","first_name":"Zoë ✓","last_sign_in_at":4200},"timestamp":1654012591835,"instance_id":"ins_123"}"#,
+            )
+        },
+        Row {
+            secret: WHSEC,
+            ..row(
+                "replicate",
+                Npm,
+                "replicate@1.4.0",
+                r#"{"id":"ufawqhfynnddngldkgtslldrkq","status":"succeeded","input":{"prompt":"Zoë ✓"},"metrics":{"predict_time":4200}}"#,
+            )
+        },
+        // Liveblocks' handler refuses event types it does not know: userEntered is one.
+        Row {
+            secret: WHSEC,
+            ..row(
+                "liveblocks",
+                Npm,
+                "@liveblocks/node@3.24.2",
+                r#"{"type":"userEntered","data":{"projectId":"605a50b01a36d5ea7a2e9104","roomId":"room-4200","connectionId":42,"userId":"zoë ✓","enteredAt":"2026-12-01T12:00:00.000Z","numActiveUsers":1}}"#,
+            )
+        },
+        // Polar's SDK takes the secret as written and tries both its keys (the string's UTF-8
+        // and the base64 after whsec_); the proxy's check above is what pins the UTF-8 one.
+        Row {
+            secret: POLAR,
+            ..row(
+                "polar",
+                Npm,
+                "@polar-sh/sdk@1.0.1",
+                r#"{"type":"order.created","timestamp":"2026-12-01T12:00:00Z","data":{"id":"b2b3c4d5-0000-4000-8000-000000004200","total_amount":4200,"currency":"usd","customer":{"name":"Zoë ✓"}}}"#,
+            )
+        },
+        Row {
             secret: "chargebee-hooks:pa55:word",
             body_signed: false,
             ..row(
@@ -245,9 +308,15 @@ fn public_url(preset: &str) -> String {
     format!("{PUBLIC_BASE}{}", path(preset))
 }
 
-/// A secret configured nowhere: the provider's secret with one more character.
+/// A secret configured nowhere: the provider's secret with more characters. A whsec_ secret
+/// gets four base64 characters of non-zero bytes, so it still decodes and to another key (zero
+/// bytes would not do: HMAC pads a short key with zeros).
 fn other_secret(secret: &str) -> String {
-    format!("{secret}x")
+    if secret.starts_with("whsec_") {
+        format!("{secret}eHl6")
+    } else {
+        format!("{secret}x")
+    }
 }
 
 /// Runs each library's ops in one run of its program, both programs at once, and gives the
@@ -393,7 +462,8 @@ async fn providers_libraries_accept_what_hookwall_forwards_and_refuse_what_it_re
             let delivery = hookwall::signature::Delivery {
                 body: bodies[index].as_bytes(),
                 now,
-                id: "",
+                // Standard Webhooks libraries refuse an empty webhook-id.
+                id: "msg_2lHookwallSign0000000000001",
                 method: "POST",
                 url: scheme.signs_url().then_some(url.as_str()),
             };

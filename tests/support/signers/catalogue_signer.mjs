@@ -9,17 +9,22 @@
 // auth from CHARGEBEE_WEBHOOK_USERNAME/PASSWORD), @workos-inc/node `webhooks.constructEvent`
 // (WorkOS), @sanity/webhook `isValidSignature` (Sanity), @elevenlabs/elevenlabs-js
 // `webhooks.constructEvent` (ElevenLabs), @onfido/api `WebhookEventVerifier` (Onfido), pusher
-// `webhook().isValid()` (Pusher), @easypost/api `Utils.validateWebhook` (EasyPost). Deliveries
-// are signed by the library where it has a signing function (Notion, WorkOS, Sanity), else here
-// with Node's own crypto, as the providers document it, so neither side shares code with
-// hookwall.
+// `webhook().isValid()` (Pusher), @easypost/api `Utils.validateWebhook` (EasyPost), resend
+// `webhooks.verify` (Resend), @clerk/backend `verifyWebhook` (Clerk), replicate
+// `validateWebhook` (Replicate), @liveblocks/node `WebhookHandler.verifyRequest` (Liveblocks),
+// @polar-sh/sdk `webhooks.validateEvent` (Polar), telnyx `webhooks.unwrap` (Telnyx, Ed25519).
+// Deliveries are signed by the library where it has a signing function (Notion, WorkOS,
+// Sanity), else here with Node's own crypto, as the providers document it, so neither side
+// shares code with hookwall.
 // Protocol: protocol.py, plus "provider" on every op and a "keypair" op:
-//   {"op": "keypair", "provider": "discord"|"sendgrid"} -> {"private": PEM, "public": the
-//     provider's form (Discord: hex; SendGrid: base64 DER), "public_pem": PEM}
+//   {"op": "keypair", "provider": "discord"|"sendgrid"|"telnyx"} -> {"private": PEM, "public":
+//     the provider's form (Discord: hex; SendGrid: base64 DER; Telnyx: base64 of the raw
+//     32 bytes), "public_pem": PEM}
 //   {"op": "sign", "provider", "secrets": [secret or private PEM], "body", "timestamp"}
 //   {"op": "verify", "provider", "secret" (public key or secret), "body", "headers", "now"}
 //   {"op": "zoom_url_validation", "secret", "body"} -> the JSON answer @zoom/rivet gives
-// Linear, Mux and Paddle's libraries read the real clock: sign with the real time.
+// Linear, Mux, Paddle, Resend, Clerk, Liveblocks, Polar and Telnyx's libraries read the real
+// clock: sign with the real time.
 
 import crypto from "node:crypto";
 import { verifyKey } from "discord-interactions";
@@ -41,6 +46,12 @@ import EasyPostClient from "@easypost/api";
 
 // The Pusher app key X-Pusher-Key carries: the library only checks it equals its own.
 const PUSHER_KEY = "278d425bdf160c739803";
+import { Resend } from "resend";
+import { verifyWebhook as clerkVerifyWebhook } from "@clerk/backend/webhooks";
+import { validateWebhook as replicateValidateWebhook } from "replicate";
+import { WebhookHandler as LiveblocksWebhookHandler } from "@liveblocks/node";
+import { webhooks as polarWebhooks } from "@polar-sh/sdk/2026-10";
+import Telnyx from "telnyx";
 
 // @zoom/rivet logs every event it handles with console.debug, which would land in the JSON
 // answer on standard output.
@@ -60,16 +71,39 @@ function header(headers, name) {
 }
 
 function keypair(provider) {
-  const type = provider === "discord" ? "ed25519" : "ec";
-  const options = provider === "discord" ? {} : { namedCurve: "prime256v1" };
+  const ed25519 = provider === "discord" || provider === "telnyx";
+  const type = ed25519 ? "ed25519" : "ec";
+  const options = ed25519 ? {} : { namedCurve: "prime256v1" };
   const { privateKey, publicKey } = crypto.generateKeyPairSync(type, options);
   const der = publicKey.export({ type: "spki", format: "der" });
+  // Discord shows the raw 32-byte key (the last 32 bytes of its SPKI) in hex, Telnyx in
+  // base64; SendGrid the whole SPKI in base64.
+  const raw = der.subarray(der.length - 32);
+  const shown = { discord: raw.toString("hex"), telnyx: raw.toString("base64") };
   return {
     private: privateKey.export({ type: "pkcs8", format: "pem" }),
-    // Discord shows the raw 32-byte key in hex: the last 32 bytes of its SPKI.
-    public: provider === "discord" ? der.subarray(der.length - 32).toString("hex") : der.toString("base64"),
+    public: shown[provider] ?? der.toString("base64"),
     public_pem: publicKey.export({ type: "spki", format: "pem" }),
   };
+}
+
+// The message id the Standard Webhooks senders put in <prefix>-id.
+const MESSAGE_ID = "msg_2lXbYc8vQ3kWmN4pR7tUzA1sD5f";
+
+// Standard Webhooks as its spec writes it: `v1,<base64 HMAC-SHA256(key, id.timestamp.body)>`
+// under <prefix>-id, -timestamp, -signature. Most keys are the base64 after `whsec_`; Polar's
+// (secrets generated before 2026-09-08) is the whole secret's UTF-8, as Polar's server keys it.
+function standardWebhooks(prefix, key, timestamp, body) {
+  const tag = crypto.createHmac("sha256", key).update(`${MESSAGE_ID}.${timestamp}.${body}`).digest("base64");
+  return [
+    [`${prefix}-id`, MESSAGE_ID],
+    [`${prefix}-timestamp`, timestamp],
+    [`${prefix}-signature`, `v1,${tag}`],
+  ];
+}
+
+function whsecKey(secret) {
+  return Buffer.from(secret.replace(/^whsec_/, ""), "base64");
 }
 
 async function sign(op) {
@@ -156,6 +190,23 @@ async function sign(op) {
       const tag = crypto.createHmac("sha256", key).update(op.body).digest("hex");
       return { headers: [["X-Hmac-Signature", `hmac-sha256-hex=${tag}`]] };
     }
+    case "resend":
+    case "clerk":
+      return { headers: standardWebhooks("svix", whsecKey(secret), timestamp, op.body) };
+    case "replicate":
+    case "liveblocks":
+      return { headers: standardWebhooks("webhook", whsecKey(secret), timestamp, op.body) };
+    case "polar":
+      return { headers: standardWebhooks("webhook", Buffer.from(secret, "utf8"), timestamp, op.body) };
+    case "telnyx": {
+      const signed = Buffer.from(`${timestamp}|${op.body}`, "utf8");
+      return {
+        headers: [
+          ["telnyx-signature-ed25519", crypto.sign(null, signed, secret).toString("base64")],
+          ["telnyx-timestamp", timestamp],
+        ],
+      };
+    }
     default:
       throw new Error(`unknown provider ${op.provider}`);
   }
@@ -223,6 +274,48 @@ async function verifyNewer(op) {
       }
       return true;
     }
+    case "resend":
+      // Throws on a bad signature or a timestamp over five minutes off (standardwebhooks).
+      new Resend("re_unused").webhooks.verify({
+        payload: op.body,
+        headers: {
+          id: header(op.headers, "svix-id"),
+          timestamp: header(op.headers, "svix-timestamp"),
+          signature: header(op.headers, "svix-signature"),
+        },
+        webhookSecret: op.secret,
+      });
+      return true;
+    case "clerk":
+      // Clerk's helper takes the framework's Request and reads only the svix-* headers.
+      await clerkVerifyWebhook(
+        new Request(op.url ?? "https://hooks.example.com/clerk", {
+          method: "POST",
+          headers: op.headers,
+          body: op.body,
+        }),
+        { signingSecret: op.secret },
+      );
+      return true;
+    case "replicate":
+      // Replicate's check reads no clock: it compares the signatures only.
+      if (!(await replicateValidateWebhook({ body: op.body, headers: lowerCased(op.headers) }, op.secret))) {
+        throw new Error("replicate library returned false");
+      }
+      return true;
+    case "liveblocks":
+      // Throws on a bad signature, a timestamp over five minutes off, or an unknown event type.
+      new LiveblocksWebhookHandler(op.secret).verifyRequest({ headers: lowerCased(op.headers), rawBody: op.body });
+      return true;
+    case "polar":
+      // Throws on a bad signature, a timestamp over five minutes off, or an unknown event type.
+      await polarWebhooks.validateEvent(op.body, lowerCased(op.headers), op.secret);
+      return true;
+    case "telnyx":
+      // Throws on a bad signature or a timestamp over five minutes off; the key is the
+      // base64 public key from Mission Control.
+      await new Telnyx({ apiKey: "unused" }).webhooks.unwrap(op.body, { headers: lowerCased(op.headers), key: op.secret });
+      return true;
     case "chargebee": {
       const [user, ...password] = op.secret.split(":");
       process.env.CHARGEBEE_WEBHOOK_USERNAME = user;
