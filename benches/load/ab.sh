@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Two hookwall builds side by side, to see what one change is worth: both run on the same
-# config, certificate and nginx upstream; wrk (keep-alive) or new_connections (one delivery
-# per TLS connection) drives them in turn, round after round, and each run prints requests/s
-# and the build's CPU per request. Alternating cancels most of a noisy machine's drift.
+# config, certificate and nginx upstream; wrk (keep-alive), new_connections (one delivery
+# per TLS connection) or h2load (HTTP/2, 16 connections × 8 streams) drives them in turn,
+# round after round, and each run prints requests/s and the build's CPU per request.
+# Alternating cancels most of a noisy machine's drift.
 #
 #   benches/load/ab.sh --a /tmp/hookwall-before --b target/release/hookwall
 #   benches/load/ab.sh --a OLD --b NEW --mode newconn --rounds 5 --duration 5s
+#   benches/load/ab.sh --a OLD --b NEW --mode h2 --rounds 5 --duration 5s
 #
 # Installs nothing; every run is bounded; every process it starts is stopped on exit.
 set -euo pipefail
@@ -27,10 +29,12 @@ while (($#)); do
     shift
 done
 [[ -x $A && -x $B ]] || die "give two hookwall binaries: --a PATH --b PATH"
-[[ $MODE == keepalive || $MODE == newconn ]] || die "--mode takes keepalive or newconn"
+[[ $MODE == keepalive || $MODE == newconn || $MODE == h2 ]] ||
+    die "--mode takes keepalive, newconn or h2"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "--rounds takes a positive number"
 DURATION_S=$(seconds_of "$DURATION")
 require_tools nginx:nginx wrk:wrk openssl:openssl curl:curl setsid:util-linux pgrep:procps
+if [[ $MODE == h2 ]]; then require_tools h2load:nghttp2-client; fi
 NO_BUILD=1 HOOKWALL_BIN=$A build_tools
 make_workdir
 make_cert
@@ -66,6 +70,13 @@ one() {
             -d"${seconds}s" -s "$LOAD_DIR/wrk-post.lua" "${URL[$side]}" 2>&1)
         awk '/^WRK_RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
             print r["requests"], r["duration_us"] / 1e6 }' <<<"$out"
+    elif [[ $MODE == h2 ]]; then
+        # h2load's "finished in 5.00s, …" and "requests: N total, N started, N done, …".
+        out=$(timeout $((seconds + 30)) h2load -t2 -c16 -m8 -D "$seconds" -d "$BODY_FILE" \
+            -H "content-type: application/json" -H "x-vwd-signature-v1: $SIG" "${URL[$side]}" 2>&1)
+        grep -q '^status codes: [0-9]* 2xx' <<<"$out" || die "h2load failed: $(tail -3 <<<"$out")"
+        awk '/^finished in/ { sub(/s,$/, "", $3); s = $3 } /^requests:/ { n = $6 }
+            END { print n, s }' <<<"$out"
     else
         out=$(timeout $((seconds + 30)) "$NEW_CONNECTIONS_BIN" --url "${URL[$side]}" --warmup 0s \
             --duration "${seconds}s" --body-file "$BODY_FILE" -H "content-type: application/json" \

@@ -180,7 +180,7 @@ hold() {
     pss=$(pss_kb "$pid")
     if [[ $name == hookwall ]]; then
         curl -s --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" |
-            grep -E '^hookwall_connections_(open|evicted_total|idle_closed_total) ' >"$WORK/hold-metrics.txt" || true
+            grep -E '^hookwall_connections_(open|parked|evicted_total|idle_closed_total) ' >"$WORK/hold-metrics.txt" || true
     fi
     timeout $((HOLD_S + 30)) tail --pid="$holder" -f /dev/null || kill "$holder" 2>/dev/null || true
     wait "$holder" 2>/dev/null || true

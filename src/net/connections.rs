@@ -65,6 +65,15 @@ impl Activity {
         std::time::Duration::from_millis(now.saturating_sub(since))
     }
 
+    /// When the current idle spell began; `None` while a request is in progress.
+    pub(crate) fn idle_since(&self) -> Option<tokio::time::Instant> {
+        if !self.is_idle() {
+            return None;
+        }
+        let since = self.idle_since_ms.load(Ordering::Acquire);
+        Some((self.epoch + std::time::Duration::from_millis(since)).into())
+    }
+
     /// Resolves when the tracker asks this connection to make room.
     pub(crate) async fn evicted(&self) {
         self.evict.notified().await;

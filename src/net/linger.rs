@@ -37,6 +37,10 @@ impl<T> Lingering<T> {
             state: State::Open,
         }
     }
+
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Lingering<T> {

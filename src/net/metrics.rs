@@ -1,4 +1,4 @@
-//! The listener's metrics: connections open, accepted, refused, evicted and closed idle, TLS
+//! The listener's metrics: connections open, parked, accepted, refused, evicted and closed idle, TLS
 //! handshake failures and HTTP protocol errors. The accept loop and each connection's driver
 //! record them; [`ConnectionMetrics::new`] registers them once per process.
 
@@ -10,6 +10,7 @@ const CONNECTIONS_TOTAL: &str = "hookwall_connections_total";
 const CONNECTIONS_REJECTED_TOTAL: &str = "hookwall_connections_rejected_total";
 const CONNECTIONS_EVICTED_TOTAL: &str = "hookwall_connections_evicted_total";
 const CONNECTIONS_IDLE_CLOSED_TOTAL: &str = "hookwall_connections_idle_closed_total";
+const CONNECTIONS_PARKED: &str = "hookwall_connections_parked";
 const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "hookwall_tls_handshake_failures_total";
 const PROTOCOL_ERRORS_TOTAL: &str = "hookwall_protocol_errors_total";
 
@@ -38,8 +39,11 @@ pub(crate) struct ConnectionMetrics {
     rejected_at_limit: IntCounter,
     /// Idle connections closed to make room for a new one at `limits.max_connections`.
     pub(crate) evicted: IntCounter,
-    /// Connections closed for sitting idle longer than `server.idle_timeout`.
+    /// Connections closed for sitting idle longer than `server.idle_timeout` (HTTP/1:
+    /// `server.header_read_timeout` if shorter).
     pub(crate) idle_closed: IntCounter,
+    /// Idle HTTP/1 connections parked now, holding no HTTP state (see `park`).
+    pub(crate) parked: IntGauge,
     pub(crate) tls_handshake_failures: IntCounter,
     /// Requests hyper refused before hookwall saw them, by kind (parse, header_timeout, …).
     protocol_errors: IntCounterVec,
@@ -72,7 +76,11 @@ impl ConnectionMetrics {
             ),
             idle_closed: metrics.int_counter(
                 CONNECTIONS_IDLE_CLOSED_TOTAL,
-                "Connections closed after server.idle_timeout without a request.",
+                "Connections closed idle: after server.idle_timeout without a request (HTTP/1 keep-alive: server.header_read_timeout if shorter).",
+            ),
+            parked: metrics.int_gauge(
+                CONNECTIONS_PARKED,
+                "Idle HTTP/1 keep-alive connections parked now: open, holding no HTTP buffers until their next request.",
             ),
             tls_handshake_failures: metrics.int_counter(
                 TLS_HANDSHAKE_FAILURES_TOTAL,

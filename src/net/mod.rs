@@ -68,6 +68,7 @@ pub(crate) mod client;
 pub(crate) mod connections;
 pub(crate) mod linger;
 pub(crate) mod metrics;
+pub(crate) mod park;
 pub(crate) mod read_ahead;
 pub(crate) mod server;
 pub(crate) mod tls;

@@ -71,6 +71,15 @@ impl<T> ReadAhead<T> {
         }
     }
 
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
+    /// Whether bytes read from the socket are waiting to be handed up.
+    pub(crate) fn has_unread(&self) -> bool {
+        !self.unread.is_empty()
+    }
+
     fn serve_buffered(&mut self, out: &mut ReadBuf<'_>) {
         let n = out.remaining().min(self.unread.len());
         out.put_slice(&self.unread[..n]);

@@ -4,8 +4,9 @@
 use crate::config;
 use crate::net::client::{ClientConnection, Handler};
 use crate::net::connections::{Activity, ConnectionTracker, Entry, Phase};
-use crate::net::linger::Lingering;
+use crate::net::linger::{LINGER_TIME, Lingering};
 use crate::net::metrics::ConnectionMetrics;
+use crate::net::park::{KeepOpen, ReadReady};
 use crate::net::read_ahead::ReadAhead;
 use crate::net::tls::ALPN_H2;
 use crate::net::wire::{WireHeads, WireWatch};
@@ -13,14 +14,16 @@ use bytes::BytesMut;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
-use hyper::service::service_fn;
+use hyper::service::{HttpService, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -38,6 +41,11 @@ const FIRST_REQUEST_WINDOW: Duration = Duration::from_secs(1);
 /// How long a connection may stay idle after its graceful shutdown began before it is
 /// dropped: enough for an HTTP/2 GOAWAY and PING round trip; it has nothing in flight.
 const CLOSE_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// How long an HTTP/1 connection must be idle before it is parked (see `park`). Parking and
+/// waking cost ~5 µs (a new hyper connection and its buffers), so a sender that keeps its
+/// connection busy (a delivery every few ms under load) never pays it; one idle longer
+/// holds no HTTP buffers.
+const PARK_AFTER: Duration = Duration::from_millis(10);
 /// The HTTP/2 connection preface; "PRI" is enough to tell it from an HTTP/1 request line.
 const H2_PREFACE_START: &[u8] = b"PRI";
 
@@ -193,43 +201,14 @@ async fn serve_connection<H: Handler>(
     let mut phase = context.phase.clone();
     match &context.tls {
         Some(acceptor) => {
-            // Evicted (to make room) or timed out before the handshake completes: drop it.
-            // One still in progress when the listener stops gets the moment an accepted
-            // connection gets to send its first request, then is abandoned, so a stalled
-            // handshake cannot hold the drain open for `tls_handshake_timeout`.
-            let handshake = acceptor.accept(ReadAhead::new(Lingering::new(stream)));
-            let mut handshake = std::pin::pin!(tokio::time::timeout(
-                context.server.tls_handshake_timeout,
-                handshake,
-            ));
-            let handshake = tokio::select! {
-                handshake = &mut handshake => handshake,
-                _ = activity.evicted() => return,
-                _ = reached(&mut phase, Phase::Closing) => {
-                    match tokio::time::timeout(FIRST_REQUEST_WINDOW, handshake).await {
-                        Ok(handshake) => handshake,
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake abandoned: the listener stopped");
-                            return;
-                        }
-                    }
-                }
-            };
-            let tls = match handshake {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(err)) => {
-                    context.metrics.tls_handshake_failures.inc();
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    context.metrics.tls_handshake_failures.inc();
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(ALPN_H2);
-            serve_http(tls, peer, h2, context, activity).await;
+            // Boxed: its state (rustls's mid-handshake connection among it) is over once
+            // the handshake completes, and the task's own size is what an idle connection
+            // keeps for as long as it is open.
+            let handshake = Box::pin(tls_handshake(acceptor, stream, peer, context, activity));
+            if let Some(tls) = handshake.await {
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(ALPN_H2);
+                serve_http(tls, peer, h2, context, activity).await;
+            }
         }
         None => {
             // The bytes read to tell HTTP/2 from HTTP/1 are handed to hyper first.
@@ -255,6 +234,56 @@ async fn serve_connection<H: Handler>(
                 }
                 _ => tracing::debug!(%peer, "connection closed before a request"),
             }
+        }
+    }
+}
+
+/// The TLS stream hookwall serves over: rustls on the read-ahead, lingering socket.
+type TlsConnection = tokio_rustls::server::TlsStream<ReadAhead<Lingering<TcpStream>>>;
+
+/// Completes the TLS handshake, or gives up on it: timed out or failed (counted), evicted to
+/// make room, or still in progress a moment after the listener stopped (so a stalled
+/// handshake cannot hold the drain open for `tls_handshake_timeout`).
+///
+/// The stream comes back boxed, so handing it down the layers moves a pointer rather than
+/// rustls's 1.2 KiB state into a slot of each layer's future.
+async fn tls_handshake<H: Handler>(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    context: &ConnectionContext<H>,
+    activity: &Activity,
+) -> Option<Box<TlsConnection>> {
+    let mut phase = context.phase.clone();
+    let handshake = acceptor.accept(ReadAhead::new(Lingering::new(stream)));
+    let mut handshake = std::pin::pin!(tokio::time::timeout(
+        context.server.tls_handshake_timeout,
+        handshake,
+    ));
+    let handshake = tokio::select! {
+        handshake = &mut handshake => handshake,
+        _ = activity.evicted() => return None,
+        _ = reached(&mut phase, Phase::Closing) => {
+            match tokio::time::timeout(FIRST_REQUEST_WINDOW, handshake).await {
+                Ok(handshake) => handshake,
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake abandoned: the listener stopped");
+                    return None;
+                }
+            }
+        }
+    };
+    match handshake {
+        Ok(Ok(tls)) => Some(Box::new(tls)),
+        Ok(Err(err)) => {
+            context.metrics.tls_handshake_failures.inc();
+            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            context.metrics.tls_handshake_failures.inc();
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
         }
     }
 }
@@ -287,7 +316,7 @@ async fn serve_http<I, H>(
     context: &ConnectionContext<H>,
     activity: &Arc<Activity>,
 ) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
     H: Handler,
 {
     let limits = context.handler.limits();
@@ -311,17 +340,28 @@ async fn serve_http<I, H>(
         }
     });
     if h2 {
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(limits.max_h2_streams)
-            .max_header_list_size(limits.max_header_bytes as u32)
-            .max_pending_accept_reset_streams(MAX_PENDING_RESET_STREAMS)
-            .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
-        // GOAWAY as soon as the drain starts: senders open new streams elsewhere while the
-        // streams already sent here finish.
-        let connection = builder.serve_connection(TokioIo::new(io), service);
-        drive(connection, context, activity, Phase::Draining).await;
+        // Boxed, so an idle HTTP/1 connection's task has no room reserved for HTTP/2's state.
+        Box::pin(async move {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(limits.max_h2_streams)
+                .max_header_list_size(limits.max_header_bytes as u32)
+                .max_pending_accept_reset_streams(MAX_PENDING_RESET_STREAMS)
+                .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESETS);
+            // GOAWAY as soon as the drain starts: senders open new streams elsewhere while
+            // the streams already sent here finish.
+            let connection = std::pin::pin!(builder.serve_connection(TokioIo::new(io), service));
+            drive(
+                connection,
+                context,
+                activity,
+                Phase::Draining,
+                None::<fn() -> bool>,
+            )
+            .await;
+        })
+        .await;
     } else {
         let mut builder = http1::Builder::new();
         builder
@@ -335,10 +375,111 @@ async fn serve_http<I, H>(
         // While draining, responses carry `Connection: close` (see `Proxy`); idle HTTP/1
         // connections are closed only when the listener stops, so a request already on its
         // way over a pooled connection is never cut off.
-        let io = TokioIo::new(WireWatch::new(io, heads));
-        let connection = builder.serve_connection(io, service);
-        drive(connection, context, activity, Phase::Closing).await;
+        let io = WireWatch::new(io, Arc::clone(&heads));
+        serve_http1(io, &builder, service, &heads, context, activity).await;
     }
+}
+
+/// Serves HTTP/1 requests on one connection, parking it whenever it is idle at a request
+/// boundary (see `park`): hyper's buffers and state exist only while a request is on its way.
+async fn serve_http1<I, S, H>(
+    mut io: WireWatch<I>,
+    builder: &http1::Builder,
+    mut service: S,
+    heads: &WireHeads,
+    context: &ConnectionContext<H>,
+    activity: &Arc<Activity>,
+) where
+    I: AsyncRead + AsyncWrite + ReadReady + Unpin + Send + 'static,
+    S: HttpService<Incoming, Error = Infallible> + Unpin,
+    S::ResBody: 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    H: Handler,
+{
+    loop {
+        // Boxed: a parked connection's task keeps none of hyper's state.
+        let mut connection =
+            Box::new(builder.serve_connection(TokioIo::new(KeepOpen::new(io)), service));
+        let idle_at_boundary =
+            || activity.has_served() && activity.is_idle() && heads.at_boundary();
+        // Boxed for the same reason: a parked connection keeps no room for it.
+        let driven = Box::pin(drive(
+            Pin::new(&mut *connection),
+            context,
+            activity,
+            Phase::Closing,
+            Some(idle_at_boundary),
+        ))
+        .await;
+        if matches!(driven, Driven::Abandoned | Driven::Failed) {
+            return;
+        }
+        let parts = connection.into_parts();
+        io = parts.io.into_inner().into_inner();
+        service = parts.service;
+        // hyper ended at a boundary we asked for, with nothing read ahead: park. Anything
+        // else (the sender's `Connection: close`, a drain's, an unread body) closes.
+        let clean = driven == Driven::Parked && parts.read_buf.is_empty() && heads.at_boundary();
+        drop(parts.read_buf);
+        if !clean || !parked(&io, context, activity).await {
+            // Bounded: a sender that stops reading cannot hold the close open.
+            let _ = tokio::time::timeout(LINGER_TIME + CLOSE_IDLE_AFTER, io.shutdown()).await;
+            return;
+        }
+    }
+}
+
+/// Waits, holding no HTTP state, until the parked connection has bytes to read (true), or
+/// until it should close (false): idle too long, evicted, or the listener stopped.
+async fn parked<I, H>(io: &I, context: &ConnectionContext<H>, activity: &Activity) -> bool
+where
+    I: ReadReady,
+{
+    let _counted = ParkedGauge::inc(&context.metrics.parked);
+    let mut phase = context.phase.clone();
+    // `header_read_timeout` has always been HTTP/1's keep-alive timeout too.
+    let idle_limit = context
+        .server
+        .idle_timeout
+        .min(context.server.header_read_timeout);
+    tokio::select! {
+        ready = std::future::poll_fn(|cx| io.poll_read_ready(cx)) => ready.is_ok(),
+        _ = activity.evicted() => false,
+        _ = reached(&mut phase, Phase::Closing) => false,
+        _ = tokio::time::sleep(idle_limit.saturating_sub(activity.idle_for())) => {
+            context.metrics.idle_closed.inc();
+            false
+        }
+    }
+}
+
+/// Counts a parked connection for as long as it stays parked, however its wait ends.
+struct ParkedGauge<'a>(&'a prometheus::IntGauge);
+
+impl<'a> ParkedGauge<'a> {
+    fn inc(gauge: &'a prometheus::IntGauge) -> ParkedGauge<'a> {
+        gauge.inc();
+        ParkedGauge(gauge)
+    }
+}
+
+impl Drop for ParkedGauge<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// How [`drive`] left a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driven {
+    /// hyper finished the connection.
+    Finished,
+    /// hyper finished because it was asked to park (HTTP/1 only).
+    Parked,
+    /// Dropped at once: evicted while idle, or idle too long after its shutdown began.
+    Abandoned,
+    /// Ended with an error (counted and logged).
+    Failed,
 }
 
 /// Runs a connection to its end, deciding when it should close:
@@ -351,15 +492,22 @@ async fn serve_http<I, H>(
 ///
 /// A connection still idle [`CLOSE_IDLE_AFTER`] after its graceful shutdown began (say an
 /// HTTP/2 client that never sent its preface, which hyper cannot shut down) is dropped.
-async fn drive<C, H>(
-    connection: C,
+///
+/// With `park_when`, a connection idle for [`PARK_AFTER`] is checked with it (HTTP/1: idle at
+/// a request boundary) and, if it holds, hyper is asked to end its part so that the
+/// connection can be parked.
+async fn drive<C, H, P>(
+    mut connection: Pin<&mut C>,
     context: &ConnectionContext<H>,
     activity: &Arc<Activity>,
     shutdown_at: Phase,
-) where
+    park_when: Option<P>,
+) -> Driven
+where
     C: GracefulConnection<Error = hyper::Error>,
+    P: Fn() -> bool,
 {
-    let mut connection = std::pin::pin!(connection);
+    let mut park_requested = false;
     let mut phase = context.phase.clone();
     let idle_timeout = context.server.idle_timeout;
     let http1 = shutdown_at == Phase::Closing;
@@ -367,10 +515,49 @@ async fn drive<C, H>(
     let mut first_request_deadline: Option<Instant> = None;
     let mut closing_since: Option<Instant> = None;
     let far_future = || Instant::now() + Duration::from_secs(86_400);
+    // Parking: armed when an idle spell begins (seen after a poll of hyper), it fires
+    // `PARK_AFTER` into it; a connection that is never idle that long never pays for it.
+    let mut park_timer = std::pin::pin!(tokio::time::sleep_until(far_future()));
+    let mut park_armed_for: Option<Instant> = None;
     let result = loop {
+        let may_park = park_when.is_some()
+            && !park_requested
+            && !drain_seen
+            && closing_since.is_none()
+            && first_request_deadline.is_none();
         let until_idle = idle_timeout.saturating_sub(activity.idle_for());
         tokio::select! {
-            result = connection.as_mut() => break result,
+            polled = std::future::poll_fn(|cx| {
+                if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+                    return Poll::Ready(Some(result));
+                }
+                if !may_park {
+                    return Poll::Pending;
+                }
+                // From the first request on: before it, hyper's header timeout is in charge.
+                if let Some(since) = activity.idle_since()
+                    && activity.has_served()
+                    && park_armed_for != Some(since)
+                {
+                    park_armed_for = Some(since);
+                    park_timer.as_mut().reset(since + PARK_AFTER);
+                }
+                match park_armed_for {
+                    Some(_) => park_timer.as_mut().poll(cx).map(|()| None),
+                    None => Poll::Pending,
+                }
+            }) => match polled {
+                Some(result) => break result,
+                None if activity.idle_for() >= PARK_AFTER
+                    && park_when.as_ref().is_some_and(|park_when| park_when()) => {
+                    // hyper ends at once if idle, else after the response it is finishing.
+                    park_requested = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                // Busy again (its next idle spell re-arms the timer), or stalled mid-request
+                // (a head or body still arriving: hyper's timeouts are in charge).
+                None => park_timer.as_mut().reset(far_future()),
+            },
             _ = reached(&mut phase, shutdown_at), if !drain_seen => {
                 drain_seen = true;
                 if closing_since.is_none() {
@@ -393,7 +580,7 @@ async fn drive<C, H>(
             }
             _ = activity.evicted(), if closing_since.is_none() => {
                 if activity.is_idle() {
-                    break Ok(());
+                    return Driven::Abandoned;
                 }
                 connection.as_mut().graceful_shutdown();
                 closing_since = Some(Instant::now());
@@ -409,18 +596,23 @@ async fn drive<C, H>(
                     closing_since.map_or_else(far_future, |since| since + CLOSE_IDLE_AFTER)
                 ), if closing_since.is_some() => {
                 if activity.is_idle() {
-                    break Ok(());
+                    return Driven::Abandoned;
                 }
                 closing_since = Some(Instant::now());
             }
         }
     };
-    if let Err(err) = result {
-        let kind = protocol_error_kind(&err);
-        if let Some(kind) = kind {
-            context.metrics.protocol_error(kind);
+    match result {
+        Ok(()) if park_requested => Driven::Parked,
+        Ok(()) => Driven::Finished,
+        Err(err) => {
+            let kind = protocol_error_kind(&err);
+            if let Some(kind) = kind {
+                context.metrics.protocol_error(kind);
+            }
+            tracing::debug!(error = %err, kind = kind.unwrap_or("io"), "connection ended with an error");
+            Driven::Failed
         }
-        tracing::debug!(error = %err, kind = kind.unwrap_or("io"), "connection ended with an error");
     }
 }
 

@@ -75,6 +75,15 @@ impl WireHeads {
         self.lock().heads.pop_front().unwrap_or(HeadOnWire::Unknown)
     }
 
+    /// Whether every byte read so far belongs to a request hyper has already taken: no
+    /// partial head, body or trailer, and no head read ahead of hyper. Unknown framing is
+    /// never a boundary.
+    pub(crate) fn at_boundary(&self) -> bool {
+        let tracker = self.lock();
+        matches!(&tracker.framing, Framing::Head(partial) if partial.is_empty())
+            && tracker.heads.is_empty()
+    }
+
     fn feed(&self, bytes: &[u8]) {
         self.lock().feed(bytes);
     }
@@ -266,6 +275,10 @@ pub(crate) struct WireWatch<T> {
 impl<T> WireWatch<T> {
     pub(crate) fn new(inner: T, heads: Arc<WireHeads>) -> WireWatch<T> {
         WireWatch { inner, heads }
+    }
+
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.inner
     }
 }
 

@@ -20,6 +20,7 @@ mod hostile;
 mod libraries;
 mod limits;
 mod logs;
+mod parking;
 mod pod;
 mod policy;
 mod prometheus;

@@ -45,7 +45,9 @@ impl Ticket {
     pub async fn delivered(self, now: Instant) {
         match self.0 {
             TicketKind::Memory(ticket) => ticket.delivered(now),
-            TicketKind::Redis(claim) => claim.delivered().await,
+            // Boxed, as in `check`: the Redis round trip's state is kilobytes, and every
+            // request's future (one task per HTTP/2 stream) would carry room for it.
+            TicketKind::Redis(claim) => Box::pin(claim.delivered()).await,
             TicketKind::Unclaimed => {}
         }
     }
@@ -145,7 +147,10 @@ impl RouteDedupe {
                 memory::Decision::Duplicate => Decision::Duplicate,
                 memory::Decision::InFlight => Decision::InFlight,
             },
-            RouteStore::Redis(keys) => match keys.claim(identity, self.window).await {
+            // Boxed: the Redis exchange's state (~4 KiB) would otherwise be part of every
+            // request's future, dedupe or not, and HTTP/2 moves that future into a task
+            // per stream.
+            RouteStore::Redis(keys) => match Box::pin(keys.claim(identity, self.window)).await {
                 redis::ClaimResult::Claimed(claim) => {
                     Decision::Forward(Ticket(TicketKind::Redis(claim)))
                 }
