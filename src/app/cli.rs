@@ -372,14 +372,21 @@ fn verify(args: VerifyArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(rejection) => {
-            println!("invalid: {}", explain(&rejection));
+            println!("invalid: {}", explain(&rejection, verifier.scheme()));
             ExitCode::FAILURE
         }
     }
 }
 
 /// The reason with the step that failed, for a person at a terminal.
-fn explain(rejection: &Rejection) -> String {
+fn explain(rejection: &Rejection, scheme: &crate::signature::Scheme) -> String {
+    let comparing = match scheme.spec().map(|spec| spec.algorithm) {
+        Some(algorithm) if algorithm.is_public_key() => {
+            "checking the signature of the signed content with the public key"
+        }
+        Some(crate::signature::Algorithm::Token) => "comparing with the expected token",
+        _ => "comparing with the HMAC of the signed content",
+    };
     let step = match rejection {
         Rejection::Missing { .. } | Rejection::Empty { .. } | Rejection::Duplicate { .. } => {
             "reading the header"
@@ -392,7 +399,7 @@ fn explain(rejection: &Rejection) -> String {
             "checking the timestamp (use --at to fix the clock)"
         }
         Rejection::MissingField { .. } => "reading the body",
-        Rejection::Mismatch => "comparing with the HMAC of the body",
+        Rejection::Mismatch => comparing,
     };
     format!("{rejection} (step: {step})")
 }
@@ -410,4 +417,24 @@ fn parse_headers(lines: &[String]) -> Result<HeaderMap, String> {
         headers.append(name, value);
     }
     Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+    use crate::signature::{Rejection, Scheme};
+
+    #[test]
+    fn a_mismatch_names_the_check_the_scheme_makes() {
+        let step = |name: &str| explain(&Rejection::Mismatch, &Scheme::builtin(name).unwrap());
+        assert!(step("visma").contains("HMAC"), "{}", step("visma"));
+        for public_key in ["discord", "sendgrid", "telnyx"] {
+            assert!(
+                step(public_key).contains("public key"),
+                "{}",
+                step(public_key)
+            );
+        }
+        assert!(step("gitlab").contains("token"), "{}", step("gitlab"));
+    }
 }
