@@ -421,17 +421,37 @@ async fn serve_http1<I, S, H>(
         // else (the sender's `Connection: close`, a drain's, an unread body) closes.
         let clean = driven == Driven::Parked && parts.read_buf.is_empty() && heads.at_boundary();
         drop(parts.read_buf);
-        if !clean || !parked(&io, context, activity).await {
-            // Bounded: a sender that stops reading cannot hold the close open.
-            let _ = tokio::time::timeout(LINGER_TIME + CLOSE_IDLE_AFTER, io.shutdown()).await;
-            return;
+        let woken = if clean {
+            parked(&io, context, activity).await
+        } else {
+            Woken::Close
+        };
+        match woken {
+            Woken::Readable => {}
+            Woken::Close => {
+                // Bounded: a sender that stops reading cannot hold the close open.
+                let _ = tokio::time::timeout(LINGER_TIME + CLOSE_IDLE_AFTER, io.shutdown()).await;
+                return;
+            }
+            // Evicted to make room: gone at once, as an idle unparked connection would be.
+            Woken::Drop => return,
         }
     }
 }
 
-/// Waits, holding no HTTP state, until the parked connection has bytes to read (true), or
-/// until it should close (false): idle too long, evicted, or the listener stopped.
-async fn parked<I, H>(io: &I, context: &ConnectionContext<H>, activity: &Activity) -> bool
+/// How a parked connection's wait ended.
+enum Woken {
+    /// Bytes (or the sender's close) are waiting: serve them.
+    Readable,
+    /// Idle too long, or the listener stopped: close gracefully.
+    Close,
+    /// Evicted to make room for a new connection: drop it now.
+    Drop,
+}
+
+/// Waits, holding no HTTP state, until the parked connection has bytes to read, or until it
+/// should close: idle too long, evicted, or the listener stopped.
+async fn parked<I, H>(io: &I, context: &ConnectionContext<H>, activity: &Activity) -> Woken
 where
     I: ReadReady,
 {
@@ -443,12 +463,15 @@ where
         .idle_timeout
         .min(context.server.header_read_timeout);
     tokio::select! {
-        ready = std::future::poll_fn(|cx| io.poll_read_ready(cx)) => ready.is_ok(),
-        _ = activity.evicted() => false,
-        _ = reached(&mut phase, Phase::Closing) => false,
+        ready = std::future::poll_fn(|cx| io.poll_read_ready(cx)) => match ready {
+            Ok(()) => Woken::Readable,
+            Err(_) => Woken::Drop,
+        },
+        _ = activity.evicted() => Woken::Drop,
+        _ = reached(&mut phase, Phase::Closing) => Woken::Close,
         _ = tokio::time::sleep(idle_limit.saturating_sub(activity.idle_for())) => {
             context.metrics.idle_closed.inc();
-            false
+            Woken::Close
         }
     }
 }

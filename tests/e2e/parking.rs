@@ -156,3 +156,46 @@ async fn a_parked_connection_is_closed_at_the_keep_alive_timeout_and_counted() {
         "an idle sender is not a protocol error"
     );
 }
+
+#[tokio::test]
+async fn a_parked_connection_makes_room_at_once_when_the_limit_is_reached() {
+    let recorder = Recorder::start().await;
+    let proxy = TestProxy::visma(&recorder.url())
+        .limits(|l| l.max_connections(1))
+        .start()
+        .await;
+    let cert = proxy.cert.as_ref().unwrap().cert_pem.clone();
+    let mut parked = tls_to(proxy.proxy_addr, &cert, Protocol::Http1)
+        .await
+        .unwrap();
+    parked
+        .write_all(&signed_request(b"{\"n\":1}", SECRET_A))
+        .await
+        .unwrap();
+    assert_eq!(read_responses(&mut parked, 1).await, [200]);
+    parked_now(&proxy, 1.0).await;
+
+    // A new sender at the limit: the parked connection is closed to make room, without
+    // the graceful close's lingering, and the newcomer is served.
+    let mut newcomer = tls_to(proxy.proxy_addr, &cert, Protocol::Http1)
+        .await
+        .unwrap();
+    newcomer
+        .write_all(&signed_request(b"{\"n\":2}", SECRET_A))
+        .await
+        .unwrap();
+    assert_eq!(read_responses(&mut newcomer, 1).await, [200]);
+    assert!(
+        closed_within(&mut parked, Duration::from_secs(2)).await,
+        "the parked connection must be closed to make room"
+    );
+    assert_eq!(proxy.metric("hookwall_connections_evicted_total"), 1.0);
+    // Its place is free while this side still holds its end open (a graceful close would
+    // linger up to 5 s for it).
+    eventually("one connection open", Duration::from_secs(2), || async {
+        (proxy.metric("hookwall_connections_open") == 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(recorder.requests().await.len(), 2);
+    drop(parked);
+}
