@@ -7,6 +7,8 @@
 #
 #   benches/load/ab.sh --a /tmp/hookwall-before --b target/release/hookwall
 #   benches/load/ab.sh --a OLD --b NEW --mode newconn --rounds 5 --duration 5s
+#   benches/load/ab.sh --a OLD --b NEW --mode newconn --cert rsa --tls 1.2   (certificate: ec
+#       (P-256, default) or rsa (2048); newconn's TLS version: 1.3 (default) or 1.2)
 #   benches/load/ab.sh --a OLD --b NEW --mode h2 --rounds 5 --duration 5s
 #
 # Installs nothing; every run is bounded; every process it starts is stopped on exit.
@@ -14,13 +16,15 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-A="" B="" MODE=keepalive SIZE=1KiB ROUNDS=3 DURATION=5s
+A="" B="" MODE=keepalive SIZE=1KiB ROUNDS=3 DURATION=5s CERT=ec TLS=1.3
 while (($#)); do
     case $1 in
     --a) A=$2; shift ;;
     --b) B=$2; shift ;;
     --mode) MODE=$2; shift ;;
     --size) SIZE=$2; shift ;;
+    --cert) CERT=$2; shift ;;
+    --tls) TLS=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
@@ -37,7 +41,7 @@ require_tools nginx:nginx wrk:wrk openssl:openssl curl:curl setsid:util-linux pg
 if [[ $MODE == h2 ]]; then require_tools h2load:nghttp2-client; fi
 NO_BUILD=1 HOOKWALL_BIN=$A build_tools
 make_workdir
-make_cert
+make_cert "$CERT"
 SECRET=$(openssl rand -hex 24)
 BODY_FILE=$WORK/body.json
 make_body "$(size_bytes "$SIZE")" "$BODY_FILE"
@@ -78,7 +82,7 @@ one() {
         awk '/^finished in/ { sub(/s,$/, "", $3); s = $3 } /^requests:/ { n = $6 }
             END { print n, s }' <<<"$out"
     else
-        out=$(timeout $((seconds + 30)) "$NEW_CONNECTIONS_BIN" --url "${URL[$side]}" --warmup 0s \
+        out=$(timeout $((seconds + 30)) "$NEW_CONNECTIONS_BIN" --url "${URL[$side]}" --tls "$TLS" --warmup 0s \
             --duration "${seconds}s" --body-file "$BODY_FILE" -H "content-type: application/json" \
             -H "x-vwd-signature-v1: $SIG" 2>&1)
         grep '^NEW_CONNECTIONS ' <<<"$out" | grep -o '"completed":[0-9]*\|"duration_s":[0-9.]*' |
@@ -86,7 +90,7 @@ one() {
     fi
 }
 
-log "$MODE, $SIZE, $ROUNDS rounds of $DURATION each: a = $A, b = $B"
+log "$MODE, $SIZE, $CERT certificate, TLS $TLS (newconn), $ROUNDS rounds of $DURATION each: a = $A, b = $B"
 for round in $(seq "$ROUNDS"); do
     for side in a b; do
         one "$side" 1 >/dev/null # warm-up
