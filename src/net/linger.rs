@@ -43,15 +43,7 @@ impl<T> Lingering<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Lingering<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
-    }
-}
+crate::net::read_through!(Lingering);
 
 crate::net::write_through!(Lingering, shutdown = poll_linger);
 

@@ -64,6 +64,23 @@ macro_rules! write_through {
 }
 use write_through;
 
+/// Implements `AsyncRead` for an IO wrapper `$wrapper<T>` by passing reads to its `inner`
+/// field, for the wrappers that change only how writes or the close happen.
+macro_rules! read_through {
+    ($wrapper:ident) => {
+        impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for $wrapper<T> {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::pin::Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+            }
+        }
+    };
+}
+use read_through;
+
 pub(crate) mod client;
 pub(crate) mod connections;
 pub(crate) mod linger;

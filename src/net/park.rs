@@ -19,7 +19,7 @@ use crate::net::read_ahead::ReadAhead;
 use crate::net::wire::WireWatch;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 /// A connection that can say, without reading, whether bytes may be waiting to be read.
@@ -98,22 +98,14 @@ impl<T> KeepOpen<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for KeepOpen<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
-    }
-}
+crate::net::read_through!(KeepOpen);
 
 crate::net::write_through!(KeepOpen, shutdown = poll_flush_only);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 
     async fn connected_pair() -> (TcpStream, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -58,6 +58,14 @@ async fn read_responses<S: AsyncRead + Unpin>(stream: &mut S, count: usize) -> V
     statuses
 }
 
+/// A TLS HTTP/1 connection to the proxy.
+async fn connect(proxy: &TestProxy) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let cert = &proxy.cert.as_ref().unwrap().cert_pem;
+    tls_to(proxy.proxy_addr, cert, Protocol::Http1)
+        .await
+        .unwrap()
+}
+
 async fn parked_now(proxy: &TestProxy, expected: f64) {
     eventually(
         &format!("hookwall_connections_parked to be {expected}"),
@@ -71,10 +79,7 @@ async fn parked_now(proxy: &TestProxy, expected: f64) {
 async fn a_parked_connection_answers_whatever_comes_next_on_the_same_connection() {
     let recorder = Recorder::start().await;
     let proxy = TestProxy::visma(&recorder.url()).start().await;
-    let cert = proxy.cert.as_ref().unwrap().cert_pem.clone();
-    let mut tls = tls_to(proxy.proxy_addr, &cert, Protocol::Http1)
-        .await
-        .unwrap();
+    let mut tls = connect(&proxy).await;
     let bodies: Vec<Vec<u8>> = (1..=5)
         .map(|n| format!("{{\"delivery\":{n},\"text\":\"Zoë ✓\"}}").into_bytes())
         .collect();
@@ -133,10 +138,7 @@ async fn a_parked_connection_is_closed_at_the_keep_alive_timeout_and_counted() {
         .server(|s| s.header_read_timeout(Duration::from_millis(600)))
         .start()
         .await;
-    let cert = proxy.cert.as_ref().unwrap().cert_pem.clone();
-    let mut tls = tls_to(proxy.proxy_addr, &cert, Protocol::Http1)
-        .await
-        .unwrap();
+    let mut tls = connect(&proxy).await;
     tls.write_all(&signed_request(b"{}", SECRET_A))
         .await
         .unwrap();
@@ -164,10 +166,7 @@ async fn a_parked_connection_makes_room_at_once_when_the_limit_is_reached() {
         .limits(|l| l.max_connections(1))
         .start()
         .await;
-    let cert = proxy.cert.as_ref().unwrap().cert_pem.clone();
-    let mut parked = tls_to(proxy.proxy_addr, &cert, Protocol::Http1)
-        .await
-        .unwrap();
+    let mut parked = connect(&proxy).await;
     parked
         .write_all(&signed_request(b"{\"n\":1}", SECRET_A))
         .await
@@ -177,9 +176,7 @@ async fn a_parked_connection_makes_room_at_once_when_the_limit_is_reached() {
 
     // A new sender at the limit: the parked connection is closed to make room, without
     // the graceful close's lingering, and the newcomer is served.
-    let mut newcomer = tls_to(proxy.proxy_addr, &cert, Protocol::Http1)
-        .await
-        .unwrap();
+    let mut newcomer = connect(&proxy).await;
     newcomer
         .write_all(&signed_request(b"{\"n\":2}", SECRET_A))
         .await
