@@ -6,9 +6,10 @@
 //! keep theirs. A broken or mismatched pair never replaces a good one.
 
 use crate::config::TlsFiles;
+use rustls::SignatureAlgorithm;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
+use rustls::sign::{CertifiedKey, SigningKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::{Arc, RwLock};
@@ -125,16 +126,35 @@ pub(crate) fn load_der(
         .validity()
         .not_after
         .timestamp();
-    let signing_key = provider()
-        .key_provider
-        .load_private_key(key)
-        .map_err(TlsError::Key)?;
+    let signing_key = signing_key(key)?;
     let certified = CertifiedKey::new(chain, signing_key);
     certified.keys_match().map_err(TlsError::KeyMismatch)?;
     Ok(LoadedCert {
         certified: Arc::new(certified),
         not_after,
     })
+}
+
+/// The certificate's private key, ready to sign handshakes. An RSA key signs through
+/// aws-lc (BoringSSL's RSA), which does a TLS handshake's private-key operation in ~55 % of
+/// ring's time (benches/README.md, round 3); every other key, and all the rest of TLS, stays
+/// on ring's provider.
+fn signing_key(key: PrivateKeyDer<'static>) -> Result<Arc<dyn SigningKey>, TlsError> {
+    let on_ring = provider()
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(TlsError::Key)?;
+    if on_ring.algorithm() != SignatureAlgorithm::RSA {
+        return Ok(on_ring);
+    }
+    rustls::crypto::aws_lc_rs::sign::any_supported_type(&key).map_err(TlsError::Key)
+}
+
+/// Makes ring's provider (as [`provider`] orders it) the process default, for the libraries
+/// that build their own TLS clients without naming one (the Redis client, for `rediss://`):
+/// with two crypto libraries compiled in, rustls would not choose for them. Idempotent.
+pub(crate) fn install_process_default() {
+    let _ = CryptoProvider::install_default(Arc::unwrap_or_clone(provider()));
 }
 
 /// The serving certificate, asked by rustls on every handshake.
@@ -285,6 +305,66 @@ mod tests {
                 "{version:?}: a returning sender resumes its session"
             );
         }
+    }
+
+    /// An RSA-2048 certificate and key made by openssl (rcgen here, on ring, cannot make
+    /// RSA keys).
+    fn rsa_pem_pair() -> (String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("rsa.crt"), dir.path().join("rsa.key"));
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+            ])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl (Debian's openssl package) makes the RSA test certificate");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        (
+            std::fs::read_to_string(cert).unwrap(),
+            std::fs::read_to_string(key).unwrap(),
+        )
+    }
+
+    #[test]
+    fn an_rsa_certificate_signs_tls_12_and_13_handshakes_a_ring_client_accepts() {
+        let (cert, key) = rsa_pem_pair();
+        let loaded = load_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert_eq!(loaded.certified.key.algorithm(), SignatureAlgorithm::RSA);
+
+        let server = server_config(CertStore::new(loaded.certified)).unwrap();
+        for (version, suite) in [
+            (
+                &rustls::version::TLS13,
+                rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+            ),
+            (
+                &rustls::version::TLS12,
+                rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            ),
+        ] {
+            // The client (on ring) checks the handshake signature aws-lc made.
+            let (client, _) = connect(&client_config(&cert, version), &server);
+            assert_eq!(client.negotiated_cipher_suite().unwrap().suite(), suite);
+        }
+
+        let (cert, key) = pem_pair(&["localhost"]);
+        let ecdsa = load_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert_eq!(ecdsa.certified.key.algorithm(), SignatureAlgorithm::ECDSA);
     }
 
     #[test]

@@ -326,6 +326,8 @@ fn classify(err: &RedisError) -> ErrorKind {
 }
 
 fn build_connector(settings: &Settings) -> RedisResult<Connector> {
+    // The Redis client builds its TLS configuration from rustls's process default.
+    crate::net::tls::install_process_default();
     let certificates = || TlsCertificates {
         client_tls: None,
         root_cert: settings.ca.as_ref().map(|ca| ca.pem.clone()),
