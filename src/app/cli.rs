@@ -380,11 +380,16 @@ fn verify(args: VerifyArgs) -> ExitCode {
 
 /// The reason with the step that failed, for a person at a terminal.
 fn explain(rejection: &Rejection, scheme: &crate::signature::Scheme) -> String {
-    let comparing = match scheme.spec().map(|spec| spec.algorithm) {
-        Some(algorithm) if algorithm.is_public_key() => {
+    let comparing = match scheme.spec() {
+        Some(spec) if spec.algorithm.is_public_key() => {
             "checking the signature of the signed content with the public key"
         }
-        Some(crate::signature::Algorithm::Token) => "comparing with the expected token",
+        Some(spec) if spec.algorithm == crate::signature::Algorithm::Token => {
+            "comparing with the expected token"
+        }
+        Some(spec) if spec.signed == [crate::signature::Part::Body] => {
+            "comparing with the HMAC of the body"
+        }
         _ => "comparing with the HMAC of the signed content",
     };
     let step = match rejection {
@@ -427,7 +432,16 @@ mod tests {
     #[test]
     fn a_mismatch_names_the_check_the_scheme_makes() {
         let step = |name: &str| explain(&Rejection::Mismatch, &Scheme::builtin(name).unwrap());
-        assert!(step("visma").contains("HMAC"), "{}", step("visma"));
+        assert!(
+            step("visma").contains("HMAC of the body"),
+            "{}",
+            step("visma")
+        );
+        assert!(
+            step("stripe").contains("HMAC of the signed content"),
+            "{}",
+            step("stripe")
+        );
         for public_key in ["discord", "sendgrid", "telnyx"] {
             assert!(
                 step(public_key).contains("public key"),
