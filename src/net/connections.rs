@@ -57,12 +57,8 @@ impl Activity {
 
     /// How long the connection has been idle (zero while a request is in progress).
     pub(crate) fn idle_for(&self) -> std::time::Duration {
-        if !self.is_idle() {
-            return std::time::Duration::ZERO;
-        }
-        let since = self.idle_since_ms.load(Ordering::Acquire);
-        let now = self.epoch.elapsed().as_millis() as u64;
-        std::time::Duration::from_millis(now.saturating_sub(since))
+        self.idle_since()
+            .map_or(std::time::Duration::ZERO, |since| since.elapsed())
     }
 
     /// When the current idle spell began; `None` while a request is in progress.
@@ -153,7 +149,9 @@ impl ConnectionTracker {
             let longest_idle = registry
                 .values()
                 .filter(|activity| activity.is_idle() && !activity.evicting.load(Ordering::Acquire))
-                .max_by_key(|activity| activity.idle_for());
+                // The longest idle is the one whose idle spell began first: no clock read
+                // per connection while the registry is locked.
+                .min_by_key(|activity| activity.idle_since());
             match longest_idle {
                 Some(activity) => {
                     activity.evicting.store(true, Ordering::Release);
