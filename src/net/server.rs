@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use http::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
-use hyper::service::{HttpService, service_fn};
+use hyper::service::{HttpService, Service, service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use std::convert::Infallible;
@@ -342,6 +342,11 @@ async fn serve_http<I, H>(
     if h2 {
         // Boxed, so an idle HTTP/1 connection's task has no room reserved for HTTP/2's state.
         Box::pin(async move {
+            // hyper runs each HTTP/2 stream as its own task. Boxing the request's future
+            // (4.6 KiB) lets hyper move a pointer into that task instead of the whole future
+            // (`ab.sh --mode h2`: −9 % CPU per request). HTTP/1 keeps one future slot per
+            // connection, so it gains nothing from the extra allocation.
+            let service = service_fn(move |request| Box::pin(service.call(request)));
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
                 .timer(TokioTimer::new())
