@@ -344,8 +344,8 @@ async fn serve_http<I, H>(
         Box::pin(async move {
             // hyper runs each HTTP/2 stream as its own task. Boxing the request's future
             // (4.6 KiB) lets hyper move a pointer into that task instead of the whole future
-            // (`ab.sh --mode h2`: −9 % CPU per request). HTTP/1 keeps one future slot per
-            // connection, so it gains nothing from the extra allocation.
+            // (`ab.sh --mode h2`, two runs: 3–9 % less CPU per request). HTTP/1 keeps one
+            // future slot per connection, so it gains nothing from the extra allocation.
             let service = service_fn(move |request| Box::pin(service.call(request)));
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
